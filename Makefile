@@ -30,7 +30,7 @@ ARMV7_ENV := CGO_ENABLED=1 GOOS=linux GOARCH=arm GOARM=7 CC=arm-linux-gnueabihf-
 # Debian packages the build and the test suite use (real components, started by the tests).
 APT_PKGS := gcc libc6-dev make binutils cpio xz-utils openssl sqlite3 socat \
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross \
-	qemu-user swtpm swtpm-tools libxml2-utils zbar-tools
+	qemu-user swtpm swtpm-tools libxml2-utils xsltproc zbar-tools
 
 .PHONY: help
 help: ## Show this help
@@ -96,8 +96,8 @@ test-race: deps ## The suite with the race detector
 	$(GO) test -count=1 -race ./...
 
 .PHONY: test-arm64
-test-arm64: deps ## The suite as linux/arm64 binaries under qemu-user
-	PATH=$(TOOLS)/bin:$$PATH $(ARM64_ENV) $(GO) test -count=1 ./...
+test-arm64: deps ## The suite as linux/arm64 binaries under qemu-user (-short: long soak sizes scaled down)
+	PATH=$(TOOLS)/bin:$$PATH $(ARM64_ENV) $(GO) test -count=1 -short ./...
 
 .PHONY: fuzz-short
 fuzz-short: deps ## Run every fuzz target briefly (FUZZTIME, default 5s)
