@@ -19,9 +19,10 @@ TOOLS     := $(HOME)/.cache/posagent/tools
 BIN       := bin
 CMDS      := $(notdir $(wildcard cmd/*))
 TAGS      := sqlite_omit_load_extension,osusergo,netgo
-LDFLAGS   := -X main.version=$(VERSION)
+LDFLAGS   := -X main.version=$(VERSION) -X github.com/posagent/posagent/board.buildDate=$(shell date -u +%F)
 STATIC    := -linkmode external -extldflags -static
 FUZZTIME  ?= 5s
+QEMU_CACHE ?= $(HOME)/.cache/posagent/qemu
 BENCHTIME ?= 1s
 
 ARM64_ENV := CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc
@@ -30,7 +31,7 @@ ARMV7_ENV := CGO_ENABLED=1 GOOS=linux GOARCH=arm GOARM=7 CC=arm-linux-gnueabihf-
 # Debian packages the build and the test suite use (real components, started by the tests).
 APT_PKGS := gcc libc6-dev make binutils cpio xz-utils openssl sqlite3 socat \
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross \
-	qemu-user swtpm swtpm-tools libxml2-utils xsltproc zbar-tools
+	qemu-user qemu-system-arm e2fsprogs swtpm swtpm-tools libxml2-utils xsltproc zbar-tools
 
 .PHONY: help
 help: ## Show this help
@@ -83,9 +84,10 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags qemu ./board/qemu/
 
 .PHONY: test
-test: deps lint test-native fuzz-short test-arm64 build-arm64 build-armv7 ## The whole suite: native, fuzz, arm64 under qemu-user, static ARM builds
+test: deps lint test-native fuzz-short test-arm64 build-arm64 build-armv7 test-qemu ## The whole suite: native, fuzz, arm64 under qemu-user, static ARM builds, the arm64 guest
 
 .PHONY: test-native
 test-native: deps ## Unit, integration and crash tests on this machine (real SQLite, swtpm, ptys, HTTP)
@@ -98,6 +100,11 @@ test-race: deps ## The suite with the race detector
 .PHONY: test-arm64
 test-arm64: deps ## The suite as linux/arm64 binaries under qemu-user (-short: long soak sizes scaled down)
 	PATH=$(TOOLS)/bin:$$PATH $(ARM64_ENV) $(GO) test -count=1 -short ./...
+
+.PHONY: test-qemu
+test-qemu: deps ## Boot the arm64 guest in qemu-system (vTPM, serial printer, ext4 disk, network): device checks and a power cut
+	POSAGENT_QEMU_CACHE=$(QEMU_CACHE) board/qemu/setup.sh >/dev/null
+	POSAGENT_QEMU_CACHE=$(QEMU_CACHE) $(GO) test -tags qemu -count=1 -timeout 30m -v -run 'TestSmoke|TestBootTimeoutAndCancel' ./board/qemu/
 
 .PHONY: fuzz-short
 fuzz-short: deps ## Run every fuzz target briefly (FUZZTIME, default 5s)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/posagent/posagent/hsm/softkey"
 	"io"
 	"math/big"
 	"os"
@@ -129,14 +130,15 @@ func TestSDKCertificate(t *testing.T) {
 		t.Errorf("SKI %x AKI %x", c.SubjectKeyID, c.AuthorityKeyID)
 	}
 	// The SDK key is the key of this certificate.
-	k, err := cert.ParsePrivateKey(readSample(t, "Certificates/ec-secp256k1-priv-key.pem"))
+	k, err := softkey.ParseKey(readSample(t, "Certificates/ec-secp256k1-priv-key.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !k.PubKey().IsEqual(c.PublicKey.(*secp256k1.PublicKey)) {
+	defer k.Close()
+	if !k.PublicKey().IsEqual(c.PublicKey.(*secp256k1.PublicKey)) {
 		t.Error("SDK private key does not match the SDK certificate")
 	}
-	spki, err := cert.MarshalPKIXPublicKey(k.PubKey())
+	spki, err := cert.MarshalPKIXPublicKey(k.PublicKey())
 	if err != nil || !bytes.Equal(spki, c.SPKI) {
 		t.Errorf("MarshalPKIXPublicKey = %x, %v; want the certificate's SPKI", spki, err)
 	}
@@ -273,45 +275,6 @@ func TestJavaString(t *testing.T) {
 		if got := tt.name.JavaString(); got != tt.want {
 			t.Errorf("got %s, want %s", got, tt.want)
 		}
-	}
-}
-
-func TestPrivateKey(t *testing.T) {
-	k, err := cert.ParsePrivateKey(readSample(t, "Certificates/ec-secp256k1-priv-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := cert.MarshalPrivateKeyPEM(k)
-	k2, err := cert.ParsePrivateKey(p)
-	if err != nil || !bytes.Equal(k2.Serialize(), k.Serialize()) {
-		t.Fatalf("PEM round trip: %v", err)
-	}
-	// openssl reads what we write, and we read what openssl writes (SEC 1
-	// and PKCS#8).
-	dir := t.TempDir()
-	keyPath := filepath.Join(dir, "k.pem")
-	if err := os.WriteFile(keyPath, p, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out := run(t, "openssl", "ec", "-in", keyPath, "-check", "-noout")
-	if !strings.Contains(out, "valid") {
-		t.Errorf("openssl ec -check: %s", out)
-	}
-	pkcs8 := run(t, "openssl", "pkcs8", "-topk8", "-nocrypt", "-in", keyPath)
-	k3, err := cert.ParsePrivateKey([]byte(pkcs8))
-	if err != nil || !bytes.Equal(k3.Serialize(), k.Serialize()) {
-		t.Errorf("PKCS#8 from openssl: %v", err)
-	}
-	gen := run(t, "openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout")
-	if _, err := cert.ParsePrivateKey([]byte(gen)); !errors.Is(err, cert.ErrUnsupported) {
-		t.Errorf("P-256 private key: got %v, want ErrUnsupported", err)
-	}
-	// A public key that does not belong to the private key.
-	other := testKey("other")
-	der, _ := pem.Decode(cert.MarshalPrivateKeyPEM(other.k))
-	mixed := bytes.Replace(der.Bytes, other.k.PubKey().SerializeUncompressed(), k.PubKey().SerializeUncompressed(), 1)
-	if _, err := cert.ParsePrivateKey(mixed); !errors.Is(err, cert.ErrMalformed) {
-		t.Errorf("mismatched public key: got %v, want ErrMalformed", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -59,11 +60,7 @@ func (s k1Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]by
 
 func sdkKey(t testing.TB) k1Signer {
 	t.Helper()
-	k, err := cert.ParsePrivateKey(readSample(t, "Certificates/ec-secp256k1-priv-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k1Signer{k}
+	return k1Signer{sdkPrivateKey(t, readSample(t, "Certificates/ec-secp256k1-priv-key.pem"))}
 }
 
 func newK1(t testing.TB) k1Signer {
@@ -553,4 +550,25 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Base64PEM round trip: %v", err)
 		}
 	})
+}
+
+// sdkPrivateKey reads the SDK's test key file (bare base64 of SEC 1 DER) into a
+// raw decred key for the test signers; the product parses keys only in
+// hsm/softkey, into locked memory.
+func sdkPrivateKey(t testing.TB, data []byte) *secp256k1.PrivateKey {
+	t.Helper()
+	der, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatalf("SDK key: %v", err)
+	}
+	var k struct {
+		Version int
+		Key     []byte
+		Curve   asn1.ObjectIdentifier `asn1:"optional,explicit,tag:0"`
+		Public  asn1.BitString        `asn1:"optional,explicit,tag:1"`
+	}
+	if _, err := asn1.Unmarshal(der, &k); err != nil || len(k.Key) != 32 {
+		t.Fatalf("SDK key: %v", err)
+	}
+	return secp256k1.PrivKeyFromBytes(k.Key)
 }

@@ -3,6 +3,8 @@ package ubl
 import (
 	"bytes"
 	"crypto"
+	"encoding/asn1"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"io"
@@ -169,13 +171,31 @@ func (s *testSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([
 // sdkKeyAndCert loads the SDK's test key and certificate.
 func sdkKeyAndCert(t testing.TB) (*testSigner, *cert.Certificate) {
 	t.Helper()
-	priv, err := cert.ParsePrivateKey(readFile(t, keyPath))
-	if err != nil {
-		t.Fatalf("parse SDK key: %v", err)
-	}
+	priv := sdkPrivateKey(t, readFile(t, keyPath))
 	c, err := cert.ParsePEMOrBase64(readFile(t, certPath))
 	if err != nil {
 		t.Fatalf("parse SDK certificate: %v", err)
 	}
 	return &testSigner{priv: priv}, c
+}
+
+// sdkPrivateKey reads the SDK's test key file (bare base64 of SEC 1 DER) into a
+// raw decred key for the test signers; the product parses keys only in
+// hsm/softkey, into locked memory.
+func sdkPrivateKey(t testing.TB, data []byte) *secp256k1.PrivateKey {
+	t.Helper()
+	der, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatalf("SDK key: %v", err)
+	}
+	var k struct {
+		Version int
+		Key     []byte
+		Curve   asn1.ObjectIdentifier `asn1:"optional,explicit,tag:0"`
+		Public  asn1.BitString        `asn1:"optional,explicit,tag:1"`
+	}
+	if _, err := asn1.Unmarshal(der, &k); err != nil || len(k.Key) != 32 {
+		t.Fatalf("SDK key: %v", err)
+	}
+	return secp256k1.PrivKeyFromBytes(k.Key)
 }
