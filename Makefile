@@ -127,11 +127,8 @@ golden: ## Re-record golden files (review the diff before committing)
 	  $(GO) test -count=1 ./$$d -update; done
 
 .PHONY: run
-run: deps build ## Sign a demo sale with the SDK test key and certificate
-	@mkdir -p var/demo
-	$(BIN)/posctl invoice --sale testdata/sales/02-mixed-categories.json --seller testdata/seller.json \
-	  --cert testdata/zatca/Certificates/cert.pem --key testdata/zatca/Certificates/ec-secp256k1-priv-key.pem \
-	  --out var/demo/invoice.xml
+run: deps build ## Run the product under ./var: swtpm, fatoora-sim, printer-sim, posagentd; onboard, demo sale; Ctrl-C stops all
+	$(BIN)/posagent-demo -var var -bin $(BIN) -repo .
 
 .PHONY: clean
 clean: ## Remove build outputs and local state

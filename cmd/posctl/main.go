@@ -4,6 +4,18 @@
 //
 //	posctl invoice    issue and sign one document from a sale JSON (developer/integrator tool)
 //	posctl verify-doc verify a signed document: hash, XAdES digests, signature, QR
+//
+// Subcommands that talk to posagentd over its socket (--socket, env POSAGENT_SOCKET;
+// --json prints the answer as JSON). The session token of `posctl login` is kept in
+// $XDG_RUNTIME_DIR/posctl/session or ~/.posctl/session (mode 0600):
+//
+//	posctl login --cashier ID [--pin PIN] [--new-pin PIN]   open a session (PIN from stdin if not given)
+//	posctl logout | pin --pin CUR --new-pin NEW
+//	posctl sale FILE | return FILE | debit FILE              issue a document from a sale JSON (- for stdin)
+//	posctl reprint UUID | doc UUID|--icv N|--key K [--xml|--out F]
+//	posctl status | stats [--month YYYY-MM] | deadletters
+//	posctl onboard --otp OTP | renew --otp OTP
+//	posctl cashier add|list|pin | verify | export --dir D|--tar F
 package main
 
 import (
@@ -15,6 +27,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/posagent/posagent/agent/client"
 )
 
 var version = "dev"
@@ -35,6 +49,22 @@ func commands() []command {
 	return []command{
 		{"invoice", "issue and sign one document from a sale JSON (no daemon)", runInvoice},
 		{"verify-doc", "verify a signed document file: hash, XAdES digests, signature, QR", runVerifyDoc},
+		{"login", "open a session on posagentd (cashier id and PIN)", runLogin},
+		{"logout", "end the session", runLogout},
+		{"pin", "change the session cashier's PIN", runPIN},
+		{"sale", "issue a simplified tax invoice (388) from a sale JSON file", documentCommand("sale", (*client.Client).Sale)},
+		{"return", "issue a credit note (381) for an invoice (supervisor)", documentCommand("return", (*client.Client).Return)},
+		{"debit", "issue a debit note (383) for an invoice", documentCommand("debit", (*client.Client).Debit)},
+		{"reprint", "print a document again (COPY)", runReprint},
+		{"doc", "show a document (by UUID, --icv or --key), or its XML", runDoc},
+		{"status", "readiness, clock, key, CSID, printer, chain and reporting queue", runStatus},
+		{"stats", "reporting statistics per month", runStats},
+		{"deadletters", "documents ZATCA rejected, with its reasons (supervisor)", runDeadLetters},
+		{"onboard", "onboard this terminal with an OTP from the Fatoora portal (admin)", onboardCommand("onboard", false)},
+		{"renew", "renew the production CSID with a new key and an OTP (admin)", onboardCommand("renew", true)},
+		{"cashier", "cashier accounts: add, list, pin (admin)", runCashier},
+		{"verify", "check the whole journal: chain, hashes, audit log (admin)", runVerify},
+		{"export", "export documents and the audit log on the terminal (admin)", runExport},
 		{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "posctl", version)
 			return err

@@ -30,11 +30,8 @@ type checked struct {
 	xml  []byte
 	v    *ubl.Verification // nil when the XML could not be read
 	msgs []Message
-	// unauthorized, when set, turns the answer into 401: the document was signed with a
-	// certificate this credential may not use (another EGS's, or a revoked one).
-	unauthorized string
-	icv          int64
-	hash         string // recomputed invoice hash ("" when unreadable)
+	icv  int64
+	hash string // recomputed invoice hash ("" when unreadable)
 }
 
 func (c *checked) hasErrors() bool {
@@ -155,12 +152,18 @@ func (s *Server) checkSigner(ctx context.Context, c *checked, signer *cert.Certi
 		c.msgs = append(c.msgs, errMsg(string(ubl.CodeSigningCertificate), catCert, "the signing certificate could not be looked up"))
 	case row == nil:
 		c.msgs = append(c.msgs, errMsg(string(ubl.CodeSigningCertificate), catCert, "The signing certificate is unknown to this simulator"))
+	// A signing certificate the caller may not use is the document's fault (400), not
+	// the request's: 401 is only about the Authorization header, so a valid credential
+	// never pauses an EGS's queue because of one badly signed document.
 	case strict && row.RequestID != auth.RequestID:
-		c.unauthorized = fmt.Sprintf("the document is signed with the certificate of CSID %d, not with the certificate of the authenticating CSID %d", row.RequestID, auth.RequestID)
+		c.msgs = append(c.msgs, errMsg(string(ubl.CodeSigningCertificate), catCert,
+			fmt.Sprintf("The document is signed with the certificate of CSID %d, not with the certificate of the authenticating CSID %d", row.RequestID, auth.RequestID)))
 	case row.DeviceID != auth.DeviceID:
-		c.unauthorized = "the document is signed with a certificate issued to another EGS unit"
+		c.msgs = append(c.msgs, errMsg(string(ubl.CodeCertificatePermissions), catCert,
+			"The document is signed with a certificate issued to another EGS unit"))
 	case row.Status == "revoked":
-		c.unauthorized = fmt.Sprintf("the signing certificate (CSID %d) has been revoked", row.RequestID)
+		c.msgs = append(c.msgs, errMsg(string(ubl.CodeSigningCertificate), catCert,
+			fmt.Sprintf("The signing certificate (CSID %d) has been revoked", row.RequestID)))
 	}
 }
 
@@ -211,9 +214,6 @@ func (s *Server) handleReporting(ctx context.Context, req *egsRequest) reply {
 	if err != nil {
 		s.log.Error("reporting: validate", "err", err)
 		return jsonReply(http.StatusInternalServerError, codeMessage{"Internal-Error", "validation failed"})
-	}
-	if c.unauthorized != "" {
-		return unauthorized(req.now, c.unauthorized)
 	}
 	if c.v != nil && c.v.TransactionCode != "" && !c.v.Simplified {
 		c.msgs = append(c.msgs, errMsg("invalid-invoice-type", catInvoice,
@@ -310,9 +310,6 @@ func (s *Server) handleComplianceInvoice(ctx context.Context, req *egsRequest) r
 		s.log.Error("compliance invoice: validate", "err", err)
 		return jsonReply(http.StatusInternalServerError, codeMessage{"Internal-Error", "validation failed"})
 	}
-	if c.unauthorized != "" {
-		return unauthorized(req.now, c.unauthorized)
-	}
 	status, outcome := statusOf(c.msgs)
 	step := ""
 	simplified := true
@@ -357,9 +354,6 @@ func (s *Server) handleClearance(ctx context.Context, req *egsRequest) reply {
 	if err != nil {
 		s.log.Error("clearance: validate", "err", err)
 		return jsonReply(http.StatusInternalServerError, codeMessage{"Internal-Error", "validation failed"})
-	}
-	if c.unauthorized != "" {
-		return unauthorized(req.now, c.unauthorized)
 	}
 	if strings.TrimSpace(req.r.Header.Get("Clearance-Status")) == "0" || c.v != nil && c.v.Simplified {
 		return jsonReply(http.StatusSeeOther, struct {

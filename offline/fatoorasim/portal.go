@@ -280,3 +280,29 @@ func csvCell(v string) string {
 	}
 	return v
 }
+
+// Acceptances counts, per document UUID, the submissions to endpoint ("reporting",
+// "clearance" or "compliance") that the simulator accepted as new (PASS or WARNING;
+// not duplicates, not rejections). An EGS that reports each document exactly once has
+// 1 for every UUID.
+func (s *Server) Acceptances(ctx context.Context, endpoint string) (map[string]int, error) {
+	rows, err := s.st.db.QueryContext(ctx, `SELECT uuid, COUNT(*) FROM submissions
+		WHERE endpoint = ? AND outcome IN ('PASS', 'WARNING') GROUP BY uuid`, endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("acceptances: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var u string
+		var n int
+		if err := rows.Scan(&u, &n); err != nil {
+			return nil, fmt.Errorf("acceptances: %w", err)
+		}
+		out[u] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("acceptances: %w", err)
+	}
+	return out, nil
+}

@@ -141,20 +141,24 @@ func TestReportWrongSignerOrVAT(t *testing.T) {
 	s, e := onboarded(t)
 	ctx := context.Background()
 
-	// A document signed by another onboarded EGS, reported with e's credentials: 401.
+	// A document signed by another onboarded EGS, reported with e's valid credentials:
+	// the document is rejected (400, never resent); the credentials stay good (no 401,
+	// which would pause e's whole queue for one document).
 	other := newEGS(t, "0100")
 	other.onboard(t, s)
 	doc := other.doc(t, "01-cash-single-line.json", time.Now())
-	_, err := s.client.Report(ctx, e.production, doc)
-	ae := wantAPIError(t, err, 401, "", "")
-	if !ae.PausesQueue() {
-		t.Errorf("401 disposition = %v", ae.Disposition())
+	rep, err := s.client.Report(ctx, e.production, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != zatca.Rejected || !rep.ValidationResults.HasCode("certificate-permissions") {
+		t.Fatalf("other EGS's certificate = %+v", codes(rep.ValidationResults))
 	}
 
 	// A seller VAT different from the certificate's UID.
 	e.seller.VATNumber = "300000000000003"
 	doc = e.doc(t, "01-cash-single-line.json", time.Now())
-	rep, err := s.client.Report(ctx, e.production, doc)
+	rep, err = s.client.Report(ctx, e.production, doc)
 	if err != nil {
 		t.Fatal(err)
 	}

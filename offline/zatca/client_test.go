@@ -393,15 +393,24 @@ func TestInputIsCheckedBeforeSending(t *testing.T) {
 			_, err := c.Report(ctx, creds, d)
 			return err
 		},
-		"no secret":        func() error { _, err := c.Report(ctx, zatca.Credentials{Token: creds.Token}, good); return err },
-		"token re-encoded": func() error { _, err := c.Report(ctx, zatca.Credentials{Token: "%%", Secret: "x"}, good); return err },
-		"otp letters":      func() error { _, err := c.ComplianceCSID(ctx, "12a456", csrPEM(t)); return err },
-		"csr not PEM":      func() error { _, err := c.ComplianceCSID(ctx, "123456", []byte("MIIB")); return err },
-		"no request id":    func() error { _, err := c.ProductionCSID(ctx, creds, ""); return err },
+		"otp letters":   func() error { _, err := c.ComplianceCSID(ctx, "12a456", csrPEM(t)); return err },
+		"csr not PEM":   func() error { _, err := c.ComplianceCSID(ctx, "123456", []byte("MIIB")); return err },
+		"no request id": func() error { _, err := c.ProductionCSID(ctx, creds, ""); return err },
 	} {
 		err := call()
 		if !errors.Is(err, zatca.ErrInvalidRequest) || zatca.DispositionOf(err) != zatca.DispositionDeadLetter {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// Bad credentials are the queue's problem, not the document's: they pause the
+	// queue instead of dead-lettering the document.
+	for name, call := range map[string]func() error{
+		"no secret":        func() error { _, err := c.Report(ctx, zatca.Credentials{Token: creds.Token}, good); return err },
+		"token re-encoded": func() error { _, err := c.Report(ctx, zatca.Credentials{Token: "%%", Secret: "x"}, good); return err },
+	} {
+		err := call()
+		if !errors.Is(err, zatca.ErrInvalidCredentials) || zatca.DispositionOf(err) != zatca.DispositionPauseQueue {
+			t.Errorf("%s: %v (disposition %v)", name, err, zatca.DispositionOf(err))
 		}
 	}
 	if len(srv.reqs) != 0 {

@@ -28,10 +28,10 @@ func (c Credentials) IsZero() bool { return c.Token == "" && c.Secret == "" }
 // certificate text.
 func (c Credentials) Validate() error {
 	if c.Token == "" {
-		return fmt.Errorf("zatca credentials: binarySecurityToken is empty: %w", ErrInvalidRequest)
+		return fmt.Errorf("zatca credentials: binarySecurityToken is empty: %w", ErrInvalidCredentials)
 	}
 	if c.Secret == "" {
-		return fmt.Errorf("zatca credentials: secret is empty: %w", ErrInvalidRequest)
+		return fmt.Errorf("zatca credentials: secret is empty: %w", ErrInvalidCredentials)
 	}
 	if _, err := c.CertificateDER(); err != nil {
 		return err
@@ -44,7 +44,7 @@ func (c Credentials) Validate() error {
 func (c Credentials) CertificateBase64() (string, error) {
 	text, err := base64.StdEncoding.DecodeString(c.Token)
 	if err != nil {
-		return "", fmt.Errorf("zatca credentials: binarySecurityToken is not base64: %w: %w", ErrInvalidRequest, err)
+		return "", fmt.Errorf("zatca credentials: binarySecurityToken is not base64: %w: %w", ErrInvalidCredentials, err)
 	}
 	return string(text), nil
 }
@@ -57,10 +57,10 @@ func (c Credentials) CertificateDER() ([]byte, error) {
 	}
 	der, err := base64.StdEncoding.DecodeString(text)
 	if err != nil {
-		return nil, fmt.Errorf("zatca credentials: decoded token is not base64 certificate text: %w: %w", ErrInvalidRequest, err)
+		return nil, fmt.Errorf("zatca credentials: decoded token is not base64 certificate text: %w: %w", ErrInvalidCredentials, err)
 	}
 	if len(der) == 0 {
-		return nil, fmt.Errorf("zatca credentials: empty certificate: %w", ErrInvalidRequest)
+		return nil, fmt.Errorf("zatca credentials: empty certificate: %w", ErrInvalidCredentials)
 	}
 	return der, nil
 }

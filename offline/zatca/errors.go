@@ -13,9 +13,15 @@ import (
 )
 
 // ErrInvalidRequest marks a request the client refused to send because its input is
-// wrong (empty UUID, malformed hash, missing credentials, document too large). Nothing
-// was sent. Wrapped with the operation and the field; test with errors.Is.
+// wrong (empty UUID, malformed hash, document too large). Nothing was sent. Wrapped with
+// the operation and the field; test with errors.Is.
 var ErrInvalidRequest = errors.New("zatca: invalid request")
+
+// ErrInvalidCredentials marks a request the client refused to send because the
+// credentials are missing or malformed. Nothing was sent. It is a configuration problem
+// of the whole queue, not of the document: DispositionOf says DispositionPauseQueue, so
+// no document is dead-lettered for it.
+var ErrInvalidCredentials = errors.New("zatca: invalid credentials")
 
 // Disposition is what the caller must do after a failed call (SPEC §2.5).
 type Disposition int
@@ -172,7 +178,8 @@ func dispositionForStatus(code int) Disposition {
 }
 
 // DispositionOf classifies any error returned by this package: an *APIError by its
-// status, ErrInvalidRequest as DispositionDeadLetter, a cancelled or expired context as
+// status, ErrInvalidCredentials as DispositionPauseQueue, ErrInvalidRequest as
+// DispositionDeadLetter, a cancelled or expired context as
 // DispositionRetry. Anything else (nil included) gives 0.
 func DispositionOf(err error) Disposition {
 	if err == nil {
@@ -183,6 +190,8 @@ func DispositionOf(err error) Disposition {
 		return ae.Disposition()
 	}
 	switch {
+	case errors.Is(err, ErrInvalidCredentials):
+		return DispositionPauseQueue
 	case errors.Is(err, ErrInvalidRequest):
 		return DispositionDeadLetter
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

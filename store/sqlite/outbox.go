@@ -27,8 +27,11 @@ func (db *DB) Pending(ctx context.Context, now time.Time, limit int) ([]*store.D
 	if err := store.ValidateTime("now", now); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+docColumns+` FROM report_status r JOIN documents d ON d.icv = r.icv
-		WHERE r.final = 0 AND r.next_attempt_at <= ? ORDER BY r.icv LIMIT ?`, nanos(now), limit)
+	// The due ICVs are chosen and sorted on report_status alone, so a large backlog
+	// never sorts document payloads; only the chosen rows are joined.
+	rows, err := db.r.QueryContext(ctx, `SELECT `+docColumns+` FROM
+		(SELECT icv FROM report_status WHERE final = 0 AND next_attempt_at <= ? ORDER BY icv LIMIT ?) due
+		JOIN documents d ON d.icv = due.icv JOIN report_status r ON r.icv = d.icv ORDER BY d.icv`, nanos(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
