@@ -89,7 +89,7 @@ func (w *writer) startTag(tag string, attrs []string) {
 		w.b = append(w.b, ' ')
 		w.b = append(w.b, attrs[i]...)
 		w.b = append(w.b, `="`...)
-		w.b = appendAttrEscaped(w.b, attrs[i+1])
+		w.b = appendEscaped(w.b, attrs[i+1], escC14NAttr)
 		w.b = append(w.b, '"')
 	}
 	w.b = append(w.b, '>')
@@ -99,7 +99,7 @@ func (w *writer) startTag(tag string, attrs []string) {
 func (w *writer) leaf(tag, text string, attrs ...string) {
 	w.newline()
 	w.startTag(tag, attrs)
-	w.b = appendEscaped(w.b, text)
+	w.b = appendEscaped(w.b, text, escText)
 	w.b = append(w.b, "</"...)
 	w.b = append(w.b, tag...)
 	w.b = append(w.b, '>')
@@ -140,33 +140,6 @@ func (w *writer) amount(field, tag string, d decimal.Decimal) {
 		}
 	}
 	w.leaf(tag, invoice.Amount(d), "currencyID", invoice.CurrencySAR)
-}
-
-func appendAttrEscaped(b []byte, s string) []byte {
-	last := 0
-	for i := 0; i < len(s); i++ {
-		var esc string
-		switch s[i] {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '"':
-			esc = "&quot;"
-		case '\t':
-			esc = "&#x9;"
-		case '\n':
-			esc = "&#xA;"
-		case '\r':
-			esc = "&#xD;"
-		default:
-			continue
-		}
-		b = append(b, s[last:i]...)
-		b = append(b, esc...)
-		last = i + 1
-	}
-	return append(b, s[last:]...)
 }
 
 const rootStart = `<?xml version="1.0" encoding="UTF-8"?>

@@ -279,7 +279,7 @@ func (c *canonicalizer) start(out []byte, exclude bool) ([]byte, error) {
 			out = append(out, d.prefix...)
 			out = append(out, "=\""...)
 		}
-		out = escapeAttr(out, []byte(d.uri))
+		out = appendEscaped(out, d.uri, escC14NAttr)
 		out = append(out, '"')
 	}
 	c.nsTmp = decls
@@ -304,7 +304,7 @@ func (c *canonicalizer) start(out []byte, exclude bool) ([]byte, error) {
 		out = append(out, ' ')
 		out = append(out, a.qname...)
 		out = append(out, "=\""...)
-		out = escapeAttr(out, a.value)
+		out = appendEscaped(out, a.value, escC14NAttr)
 		out = append(out, '"')
 	}
 	clear(attrs)
@@ -319,54 +319,7 @@ func escapeText(out, t []byte, raw bool) []byte {
 	if raw && bytes.IndexByte(t, '>') < 0 {
 		return append(out, t...)
 	}
-	last := 0
-	for i, c := range t {
-		var esc string
-		switch c {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '\r':
-			esc = "&#xD;"
-		default:
-			continue
-		}
-		out = append(out, t[last:i]...)
-		out = append(out, esc...)
-		last = i + 1
-	}
-	return append(out, t[last:]...)
-}
-
-// escapeAttr writes an attribute value in canonical form.
-func escapeAttr(out, v []byte) []byte {
-	last := 0
-	for i, c := range v {
-		var esc string
-		switch c {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '"':
-			esc = "&quot;"
-		case '\t':
-			esc = "&#x9;"
-		case '\n':
-			esc = "&#xA;"
-		case '\r':
-			esc = "&#xD;"
-		default:
-			continue
-		}
-		out = append(out, v[last:i]...)
-		out = append(out, esc...)
-		last = i + 1
-	}
-	return append(out, v[last:]...)
+	return appendEscaped(out, t, escC14NText)
 }
 
 // appendNormalizedLines appends b with CR LF and lone CR turned into LF.

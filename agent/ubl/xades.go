@@ -102,13 +102,13 @@ const (
 // appendSignedProperties writes the xades:SignedProperties element.
 func appendSignedProperties(b []byte, signingTime, certDigest, issuerName, serial string) []byte {
 	b = append(b, spHead...)
-	b = appendEscaped(b, signingTime)
+	b = appendEscaped(b, signingTime, escText)
 	b = append(b, spAfterTime...)
-	b = appendEscaped(b, certDigest)
+	b = appendEscaped(b, certDigest, escText)
 	b = append(b, spAfterDigest...)
-	b = appendEscaped(b, issuerName)
+	b = appendEscaped(b, issuerName, escText)
 	b = append(b, spAfterIssuer...)
-	b = appendEscaped(b, serial)
+	b = appendEscaped(b, serial, escText)
 	return append(b, spTail...)
 }
 
@@ -179,28 +179,6 @@ func SignedPropertiesDigest(signingTime, certDigest, issuerName, serial string) 
 	return hexDigestBase64(propsDigestInput(nil, sp))
 }
 
-// appendEscaped writes character data with &, < and > escaped.
-func appendEscaped(b []byte, s string) []byte {
-	last := 0
-	for i := 0; i < len(s); i++ {
-		var esc string
-		switch s[i] {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		default:
-			continue
-		}
-		b = append(b, s[last:i]...)
-		b = append(b, esc...)
-		last = i + 1
-	}
-	return append(b, s[last:]...)
-}
-
 // dom4jXML serialises element e the way dom4j's Element.asXML() does, which
 // is what ZATCA's validator hashes for the SignedProperties reference
 // (SPEC §5.3): namespace declarations are written on the first element that
@@ -254,7 +232,7 @@ func (d *document) dom4jElement(b []byte, e int32, stack *[]nsDecl) []byte {
 		b = append(b, ' ')
 		b = append(b, a.qname...)
 		b = append(b, `="`...)
-		b = appendDom4jAttr(b, a.value)
+		b = appendEscaped(b, a.value, escDom4jAttr)
 		b = append(b, '"')
 	}
 	// dom4j counts declared namespaces as content, so <x xmlns:p="…"/>
@@ -265,7 +243,7 @@ func (d *document) dom4jElement(b []byte, e int32, stack *[]nsDecl) []byte {
 		b = append(b, '>')
 		for _, it := range el.content {
 			if it.el < 0 {
-				b = appendEscaped(b, string(it.text))
+				b = appendEscaped(b, it.text, escText)
 				continue
 			}
 			b = d.dom4jElement(b, it.el, stack)
@@ -286,29 +264,6 @@ func appendNSDecl(b []byte, prefix, uri string) []byte {
 		b = append(b, prefix...)
 		b = append(b, `="`...)
 	}
-	b = appendDom4jAttr(b, []byte(uri))
+	b = appendEscaped(b, uri, escDom4jAttr)
 	return append(b, '"')
-}
-
-func appendDom4jAttr(b, v []byte) []byte {
-	last := 0
-	for i, c := range v {
-		var esc string
-		switch c {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '"':
-			esc = "&quot;"
-		default:
-			continue
-		}
-		b = append(b, v[last:i]...)
-		b = append(b, esc...)
-		last = i + 1
-	}
-	return append(b, v[last:]...)
 }

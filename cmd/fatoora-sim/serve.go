@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/posagent/posagent/agent/csr"
 	"github.com/posagent/posagent/offline/fatoorasim"
 )
 
@@ -48,7 +49,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if (*certFile == "") != (*keyFile == "") {
 		return usagef("serve: -tls-cert and -tls-key go together")
 	}
-	e, err := fatoorasim.ParseEnvironment(*env)
+	e, err := csr.ParseEnv(*env)
 	if err != nil {
 		return usagef("serve: -env: %v", err)
 	}

@@ -185,12 +185,7 @@ func runDoc(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 }
 
 func runStatus(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("status", stderr)
-	c := addCommon(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cl, err := connect(c)
+	c, cl, err := connectCommand("status", args, stderr)
 	if err != nil {
 		return err
 	}
@@ -275,12 +270,7 @@ func runStats(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 }
 
 func runDeadLetters(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("deadletters", stderr)
-	c := addCommon(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cl, err := connect(c)
+	c, cl, err := connectCommand("deadletters", args, stderr)
 	if err != nil {
 		return err
 	}
@@ -422,12 +412,7 @@ func runCashier(ctx context.Context, args []string, stdin io.Reader, stdout, std
 }
 
 func runVerify(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("verify", stderr)
-	c := addCommon(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cl, err := connect(c)
+	c, cl, err := connectCommand("verify", args, stderr)
 	if err != nil {
 		return err
 	}

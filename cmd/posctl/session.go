@@ -107,6 +107,21 @@ func removeSession() error {
 }
 
 // connect returns a client for the socket with the saved session token, if any.
+// connectCommand parses the flags of a command that has only the common ones and
+// connects to the daemon with the saved session.
+func connectCommand(name string, args []string, stderr io.Writer) (*common, *client.Client, error) {
+	fs := newFlagSet(name, stderr)
+	c := addCommon(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, nil, err
+	}
+	cl, err := connect(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, cl, nil
+}
+
 func connect(c *common) (*client.Client, error) {
 	cl := &client.Client{Socket: c.socket}
 	s, err := loadSession(c.socket)
@@ -206,12 +221,7 @@ func runLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 }
 
 func runLogout(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("logout", stderr)
-	c := addCommon(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cl, err := connect(c)
+	c, cl, err := connectCommand("logout", args, stderr)
 	if err != nil {
 		return err
 	}

@@ -182,9 +182,9 @@ func (s *Server) adminSetClock(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) adminHealth(w http.ResponseWriter, r *http.Request) {
 	adminJSON(w, struct {
-		Env Environment `json:"env"`
+		Env string `json:"env"`
 		ClockState
-	}{s.opts.Env, s.clockState()}, nil)
+	}{s.opts.Env.String(), s.clockState()}, nil)
 }
 
 func (s *Server) adminGenerateOTPs(w http.ResponseWriter, r *http.Request) {

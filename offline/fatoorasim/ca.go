@@ -95,7 +95,7 @@ func createAuthority(opts Options, now time.Time) (keyBytes, certDER []byte, err
 	subject := cert.Name{
 		{{Type: cert.OIDDomainComponent, Tag: cert.TagIA5String, Value: "local"}},
 		{{Type: cert.OIDDomainComponent, Tag: cert.TagIA5String, Value: "fatoora-sim"}},
-		{{Type: cert.OIDDomainComponent, Tag: cert.TagIA5String, Value: string(opts.Env)}},
+		{{Type: cert.OIDDomainComponent, Tag: cert.TagIA5String, Value: opts.Env.String()}},
 		{{Type: cert.OIDCommonName, Tag: cert.TagPrintableString, Value: opts.CACommonName}},
 	}
 	certDER, err = cert.Create(&cert.Template{

@@ -3,54 +3,24 @@ package fatoorasim
 import (
 	"errors"
 	"fmt"
+	"github.com/posagent/posagent/agent/csr"
 	"log/slog"
 	"time"
 )
 
-// Environment names what the simulator pretends to be. It decides which certificate
-// template a CSR must carry (SPEC §0.1 item 8) and the URL prefix it also answers on.
-type Environment string
-
-// The environments.
-const (
-	Sandbox    Environment = "sandbox"
-	Simulation Environment = "simulation"
-	Production Environment = "production"
-)
-
-// TemplateName is the certificate-template name a CSR must carry for e.
-func (e Environment) TemplateName() string {
+// pathPrefix is ZATCA's URL prefix for environment e (SPEC §2.1); the simulator answers
+// on it as well as on the root. The environment itself (and the certificate template a
+// CSR must carry for it) is agent/csr's Env.
+func pathPrefix(e csr.Env) string {
 	switch e {
-	case Sandbox:
-		return "TSTZATCA-Code-Signing"
-	case Simulation:
-		return "PREZATCA-Code-Signing"
-	case Production:
-		return "ZATCA-Code-Signing"
-	}
-	return ""
-}
-
-// pathPrefix is ZATCA's URL prefix for e (SPEC §2.1).
-func (e Environment) pathPrefix() string {
-	switch e {
-	case Sandbox:
+	case csr.Sandbox:
 		return "/e-invoicing/developer-portal"
-	case Simulation:
+	case csr.Simulation:
 		return "/e-invoicing/simulation"
-	case Production:
+	case csr.Production:
 		return "/e-invoicing/core"
 	}
 	return ""
-}
-
-// ParseEnvironment parses "sandbox", "simulation" or "production".
-func ParseEnvironment(s string) (Environment, error) {
-	e := Environment(s)
-	if e.TemplateName() == "" {
-		return "", fmt.Errorf("fatoorasim: unknown environment %q (want sandbox, simulation or production)", s)
-	}
-	return e, nil
 }
 
 // Options configure a Server. Start from DefaultOptions.
@@ -58,7 +28,7 @@ type Options struct {
 	// Dir is the state directory (state.db and its WAL). Required.
 	Dir string
 	// Env selects the certificate template CSRs must carry.
-	Env Environment
+	Env csr.Env
 	// SandboxOTPs enables ZATCA's fixed developer-portal OTPs: 123345 valid for any
 	// VAT number, 111111 invalid, 222222 expired (SPEC §2.1).
 	SandboxOTPs bool
@@ -88,7 +58,7 @@ type Options struct {
 // DefaultOptions is the simulation environment with ZATCA-like limits.
 func DefaultOptions() Options {
 	return Options{
-		Env:                Simulation,
+		Env:                csr.Simulation,
 		Now:                time.Now,
 		OTPValidity:        time.Hour,
 		ComplianceValidity: 2 * 365 * 24 * time.Hour,
@@ -107,7 +77,7 @@ func (o Options) Validate() error {
 		errs = append(errs, errors.New("Dir is required"))
 	}
 	if o.Env.TemplateName() == "" {
-		errs = append(errs, fmt.Errorf("Env %q is not sandbox, simulation or production", o.Env))
+		errs = append(errs, fmt.Errorf("Env %s is not sandbox, simulation or production", o.Env))
 	}
 	if o.Now == nil {
 		errs = append(errs, errors.New("Now is nil"))

@@ -238,7 +238,7 @@ func TestCSRCurveAndOptions(t *testing.T) {
 	}
 	o := fatoorasim.DefaultOptions()
 	o.Dir = t.TempDir()
-	o.Env = "staging"
+	o.Env = csr.EnvUnset
 	if _, err := fatoorasim.New(o); err == nil {
 		t.Fatal("New accepted env staging")
 	}

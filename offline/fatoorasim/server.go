@@ -191,7 +191,7 @@ func (s *Server) egsPrefixed() http.Handler {
 	egs := s.egsRoutes()
 	mux := http.NewServeMux()
 	mux.Handle("/", egs)
-	prefix := s.opts.Env.pathPrefix()
+	prefix := pathPrefix(s.opts.Env)
 	mux.Handle(prefix+"/", http.StripPrefix(prefix, egs))
 	return mux
 }

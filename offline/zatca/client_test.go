@@ -541,13 +541,13 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: %v", u, err)
 		}
 	}
-	for env, want := range map[zatca.Environment][2]string{
-		zatca.Sandbox:    {"https://gw-fatoora.zatca.gov.sa/e-invoicing/developer-portal", "TSTZATCA-Code-Signing"},
-		zatca.Simulation: {"https://gw-fatoora.zatca.gov.sa/e-invoicing/simulation", "PREZATCA-Code-Signing"},
-		zatca.Production: {"https://gw-fatoora.zatca.gov.sa/e-invoicing/core", "ZATCA-Code-Signing"},
+	for env, want := range map[zatca.Environment]string{
+		zatca.Sandbox:    "https://gw-fatoora.zatca.gov.sa/e-invoicing/developer-portal",
+		zatca.Simulation: "https://gw-fatoora.zatca.gov.sa/e-invoicing/simulation",
+		zatca.Production: "https://gw-fatoora.zatca.gov.sa/e-invoicing/core",
 	} {
-		if env.BaseURL() != want[0] || env.CertificateTemplate() != want[1] {
-			t.Errorf("%s: %s %s", env, env.BaseURL(), env.CertificateTemplate())
+		if env.BaseURL() != want {
+			t.Errorf("%s: %s", env, env.BaseURL())
 		}
 		if e, err := zatca.ParseEnvironment(string(env)); err != nil || e != env {
 			t.Errorf("ParseEnvironment(%s) = %v %v", env, e, err)

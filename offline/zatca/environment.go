@@ -29,21 +29,6 @@ func (e Environment) BaseURL() string {
 	return ""
 }
 
-// CertificateTemplate returns the certificate-template name (CSR extension
-// 1.3.6.1.4.1.311.20.2, SPEC §1.2) that ZATCA expects in a CSR for this environment, or
-// "" for Custom (the custom server decides).
-func (e Environment) CertificateTemplate() string {
-	switch e {
-	case Sandbox:
-		return "TSTZATCA-Code-Signing"
-	case Simulation:
-		return "PREZATCA-Code-Signing"
-	case Production:
-		return "ZATCA-Code-Signing"
-	}
-	return ""
-}
-
 // Valid reports whether e is one of the defined environments.
 func (e Environment) Valid() bool {
 	switch e {
