@@ -102,9 +102,9 @@ test-arm64: deps ## The suite as linux/arm64 binaries under qemu-user (-short: l
 	PATH=$(TOOLS)/bin:$$PATH $(ARM64_ENV) $(GO) test -count=1 -short ./...
 
 .PHONY: test-qemu
-test-qemu: deps ## Boot the arm64 guest in qemu-system (vTPM, serial printer, ext4 disk, network): device checks and a power cut
+test-qemu: deps ## Boot the arm64 guest in qemu-system (vTPM, serial printer, ext4 disk, network): device checks, posagentd with 50 sales, a power cut
 	POSAGENT_QEMU_CACHE=$(QEMU_CACHE) board/qemu/setup.sh >/dev/null
-	POSAGENT_QEMU_CACHE=$(QEMU_CACHE) $(GO) test -tags qemu -count=1 -timeout 30m -v -run 'TestSmoke|TestBootTimeoutAndCancel' ./board/qemu/
+	POSAGENT_QEMU_CACHE=$(QEMU_CACHE) $(GO) test -tags qemu -count=1 -timeout 30m -v -run 'TestSmoke|TestBootTimeoutAndCancel|TestDaemonInGuest' ./board/qemu/
 
 .PHONY: fuzz-short
 fuzz-short: deps ## Run every fuzz target briefly (FUZZTIME, default 5s)

@@ -112,7 +112,18 @@ type Accounts struct {
 
 	mu    sync.Mutex
 	accts map[string]*account
-	dummy string // a hash to check against for unknown cashiers (same cost)
+	// dummy is a hash to check unknown cashiers against, so they cost the same time
+	// as known ones. It is made on first use, not at start-up: scrypt takes seconds
+	// on a terminal's CPU and would delay the socket.
+	dummyOnce sync.Once
+	dummy     string
+	dummyErr  error
+}
+
+// dummyHash returns the hash unknown cashiers are checked against.
+func (a *Accounts) dummyHash() (string, error) {
+	a.dummyOnce.Do(func() { a.dummy, a.dummyErr = hashPIN("000000", a.policy.ScryptN) })
+	return a.dummy, a.dummyErr
 }
 
 // OpenAccounts loads the directory at path (an absent file is an empty directory).
@@ -137,9 +148,6 @@ func OpenAccounts(path string, policy PINPolicy) (*Accounts, error) {
 		for _, ac := range f.Accounts {
 			a.accts[ac.ID] = ac
 		}
-	}
-	if a.dummy, err = hashPIN("000000", policy.ScryptN); err != nil {
-		return nil, fmt.Errorf("open accounts: %w", err)
 	}
 	return a, nil
 }
@@ -237,10 +245,14 @@ func (a *Accounts) Authenticate(id, pin string, now time.Time) (apitype.Cashier,
 			return apitype.Cashier{}, &LockedError{Cashier: id, Until: until}
 		}
 		hash = ac.PINHash
-	} else {
-		hash = a.dummy
 	}
 	a.mu.Unlock()
+	if !ok {
+		var err error
+		if hash, err = a.dummyHash(); err != nil {
+			return apitype.Cashier{}, fmt.Errorf("authenticate: %w", err)
+		}
+	}
 	match := verifyPIN(pin, hash) // slow: outside the lock
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -23,8 +23,10 @@
 //   - Recorder: a host printer that records bytes and answers DLE EOT.
 //
 // board/qemu/testinit is the guest's /init, board/qemu/guestcheck the device checks run
-// inside, board/qemu/qemurun the command-line front end. The end-to-end smoke test is
-// behind the "qemu" build tag: go test -tags qemu ./board/qemu/.
+// inside, board/qemu/posdrive the till that drives posagentd through posctl inside,
+// board/qemu/qemurun the command-line front end. The end-to-end tests are behind the
+// "qemu" build tag: go test -tags qemu ./board/qemu/ (TestSmoke: the devices and a power
+// cut; TestDaemonInGuest: the daemon, onboarding, sales, a power cut mid-sale).
 //
 // Package qemu imports only the standard library and board/qemu/plan. The daemon never
 // links it.
