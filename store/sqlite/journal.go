@@ -306,23 +306,29 @@ func (db *DB) List(ctx context.Context, r store.Range) ([]*store.Document, error
 		to = r.To
 	}
 	from := min(r.From, uint64(math.MaxInt64))
-	rows, err := db.r.QueryContext(ctx, selectDocument+` WHERE d.icv BETWEEN ? AND ? ORDER BY d.icv`, from, to)
+	docs, err := db.queryDocuments(ctx, selectDocument+` WHERE d.icv BETWEEN ? AND ? ORDER BY d.icv`, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return docs, nil
+}
+
+// queryDocuments runs a query whose columns are docColumns and scans every row.
+func (db *DB) queryDocuments(ctx context.Context, query string, args ...any) ([]*store.Document, error) {
+	rows, err := db.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var docs []*store.Document
 	for rows.Next() {
 		d, err := scanDocument(rows)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
+			return nil, err
 		}
 		docs = append(docs, d)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	return docs, nil
+	return docs, rows.Err()
 }
 
 // MarkPrinted implements store.Journal.

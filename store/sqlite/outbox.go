@@ -29,22 +29,10 @@ func (db *DB) Pending(ctx context.Context, now time.Time, limit int) ([]*store.D
 	}
 	// The due ICVs are chosen and sorted on report_status alone, so a large backlog
 	// never sorts document payloads; only the chosen rows are joined.
-	rows, err := db.r.QueryContext(ctx, `SELECT `+docColumns+` FROM
+	docs, err := db.queryDocuments(ctx, `SELECT `+docColumns+` FROM
 		(SELECT icv FROM report_status WHERE final = 0 AND next_attempt_at <= ? ORDER BY icv LIMIT ?) due
 		JOIN documents d ON d.icv = due.icv JOIN report_status r ON r.icv = d.icv ORDER BY d.icv`, nanos(now), limit)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	defer rows.Close()
-	var docs []*store.Document
-	for rows.Next() {
-		d, err := scanDocument(rows)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
-		docs = append(docs, d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return docs, nil
