@@ -89,7 +89,9 @@ func (id Identity) EGSSerial(solution, version string) string {
 	const overhead = len("1-|2-|3-")
 	n := func(s string) int { return utf8.RuneCountInString(s) }
 	if n(sol)+n(ver)+n(ser)+overhead > EGSMaxLen {
-		sol, ver = truncRunes(sol, egsSolutionMax), truncRunes(ver, egsVersionMax)
+		// A cut can end on a space; no part may end with one.
+		sol = strings.TrimRight(truncRunes(sol, egsSolutionMax), " ")
+		ver = strings.TrimRight(truncRunes(ver, egsVersionMax), " ")
 		if budget := EGSMaxLen - overhead - n(sol) - n(ver); n(ser) > budget {
 			sum := sha256.Sum256([]byte(ser))
 			head := strings.TrimRight(truncRunes(ser, budget-egsHashLen-1), " ")
