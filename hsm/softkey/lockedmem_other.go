@@ -4,6 +4,7 @@ package softkey
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
@@ -16,7 +17,7 @@ import (
 type lockedPage struct{}
 
 func newLockedPage() (*lockedPage, error) {
-	return nil, fmt.Errorf("locked memory: not implemented on this OS: %w", hsm.ErrUnsupported)
+	return nil, fmt.Errorf("locked memory: requires Linux (mlock, MADV_DONTDUMP), running on %s: %w", runtime.GOOS, hsm.ErrUnsupported)
 }
 
 func (p *lockedPage) privateKey() *secp256k1.PrivateKey { return nil }
