@@ -74,6 +74,12 @@ type Document struct {
 	// (ZATCA unreachable beyond the 24-hour window).
 	FailurePeriod bool
 
+	// Links Append records with the document (see Corrections); Get and
+	// List do not fill them (Corrections.Links reads them).
+	Note     *NoteRef       // a note's original invoice
+	Returned []ReturnedLine // a credit note's lines returned against an own invoice
+	Replaces uint64         // ICV of the rejected document this one replaces
+
 	JournaledAt time.Time // the Append's now, set by the journal
 	Printed     PrintState
 	Report      ReportState

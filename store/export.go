@@ -137,6 +137,7 @@ func Export(ctx context.Context, src ExportSource, opts ExportOptions) (res *Exp
 	var manifest bytes.Buffer
 	mw := csv.NewWriter(&manifest)
 	mw.Write([]string{"icv", "uuid", "irn", "type", "type_name", "issued_at", "hash", "pih", "report_status", "file"})
+	links := newLinksFile(src)
 	used := make(map[string]bool)
 	next := from
 	for lo := from; lo <= to && to > 0; lo += exportPage {
@@ -160,6 +161,9 @@ func Export(ctx context.Context, src ExportSource, opts ExportOptions) (res *Exp
 			}
 			mw.Write([]string{strconv.FormatUint(d.ICV, 10), d.UUID, d.IRN, string(d.Type), d.TypeName,
 				d.IssuedAt.In(KSA).Format(time.RFC3339), d.Hash, d.PIH, string(d.Report.Status), name})
+			if err := links.add(ctx, d); err != nil {
+				return nil, fmt.Errorf("export: %w", err)
+			}
 			if res.FirstICV == 0 {
 				res.FirstICV = d.ICV
 			}
@@ -198,6 +202,9 @@ func Export(ctx context.Context, src ExportSource, opts ExportOptions) (res *Exp
 		}
 	}
 	if err := sinks.write(AuditLogName, audit.Bytes(), opts.Now); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if err := links.write(sinks, opts.Now); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	sum := sha256.Sum256(manifest.Bytes())

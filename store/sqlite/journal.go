@@ -157,6 +157,9 @@ func (db *DB) Append(ctx context.Context, key string, now time.Time, build store
 	if err := doc.Validate(); err != nil {
 		return nil, false, fmt.Errorf("%s: %w", op, err)
 	}
+	if err := doc.ValidateLinks(); err != nil {
+		return nil, false, fmt.Errorf("%s: %w", op, err)
+	}
 	var other uint64
 	switch err := tx.QueryRowContext(ctx, `SELECT icv FROM documents WHERE uuid = ?`, doc.UUID).Scan(&other); {
 	case err == nil:
@@ -191,6 +194,9 @@ func (db *DB) Append(ctx context.Context, key string, now time.Time, build store
 	if _, err := tx.ExecContext(ctx, `INSERT INTO report_status (icv, status, final, attempts, next_attempt_at,
 		http_status, warnings, errors) VALUES (?, 'pending', 0, 0, ?, 0, '[]', '[]')`, doc.ICV, nanos(now)); err != nil {
 		return nil, false, db.writeFailed(op, "insert outbox row", err)
+	}
+	if err := insertLinks(ctx, tx, &doc); err != nil {
+		return nil, false, db.linkFailed(op, err)
 	}
 	details, _ := json.Marshal(map[string]any{
 		"uuid": doc.UUID, "irn": doc.IRN, "type": doc.Type, "hash": doc.Hash, "idempotency_key": key,
