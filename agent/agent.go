@@ -27,6 +27,7 @@ type Store interface {
 	store.Outbox
 	store.Audit
 	store.Verifier
+	store.Corrections
 }
 
 // KeyStore is the terminal's stamping-key store (hsm/tpm.KeyStore): the current key

@@ -21,8 +21,9 @@ import (
 //
 //  1. decode and validate the body and compute the totals; a bad body is an
 //     *invoice.ValidationError (or *InputError) and nothing is written;
-//  2. a note (381, 383) must reference an invoice issued by this terminal, given by
-//     its invoice number or UUID; the XML carries the original's invoice number;
+//  2. a note (381, 383) references an invoice of this terminal (by invoice number or
+//     UUID) or of another terminal of the same seller (recorded as foreign); a credit
+//     note of an own invoice returns no more of a line than is left (see returns.go);
 //  3. a repeated idempotency key returns the stored document (Replayed), never a
 //     new signature; a key reused for another document is an *IdempotencyError;
 //  4. the agent must be ready (*NotReadyError otherwise);
@@ -34,9 +35,19 @@ import (
 //
 // want is the document type the route issues; an absent doc_type defaults to it.
 func (a *Agent) Sale(ctx context.Context, body []byte, want invoice.DocType) (*apitype.Document, error) {
+	return a.sale(ctx, body, want, nil)
+}
+
+// sale is Sale; replaces is the dead letter a correction replaces (nil for a sale).
+func (a *Agent) sale(ctx context.Context, body []byte, want invoice.DocType, replaces *store.Document) (*apitype.Document, error) {
 	sale, err := invoice.DecodeSale(body)
 	if err != nil {
 		return nil, err
+	}
+	if replaces != nil {
+		if err := checkCorrection(sale, replaces); err != nil {
+			return nil, err
+		}
 	}
 	if sale.DocType == "" {
 		sale.DocType = want
@@ -44,22 +55,23 @@ func (a *Agent) Sale(ctx context.Context, body []byte, want invoice.DocType) (*a
 		return nil, inputError("doc_type", apitype.RuleValue, fmt.Sprintf("this route issues %s (%s); doc_type %s belongs to %s",
 			want, typeName(want), sale.DocType, routeFor(sale.DocType)))
 	}
-	var orig *store.Document
+	var target *noteTarget
 	if sale.DocType.IsNote() && sale.Notes != nil && strings.TrimSpace(sale.Notes.RelatedDocReference) != "" {
-		if orig, err = a.resolveOriginal(ctx, sale.Notes.RelatedDocReference); err != nil {
+		if target, err = a.resolveNote(ctx, sale.Notes); err != nil {
 			return nil, err
 		}
-		sale.Notes.RelatedDocReference = orig.IRN
+		sale.Notes.RelatedDocReference = target.ref.IRN
 	}
 	doc, err := invoice.Compute(sale, a.seller)
 	if err != nil {
 		return nil, err
 	}
-	if orig != nil && doc.Type == invoice.TypeCreditNote {
-		if total := dec(orig.TaxInclusive); doc.Totals.TaxInclusive.GreaterThan(total) {
-			return nil, inputError("lineitems", apitype.RuleLimit, fmt.Sprintf("the credit note totals %s SAR, more than the original invoice %s (%s SAR)",
-				invoice.Amount(doc.Totals.TaxInclusive), orig.IRN, orig.TaxInclusive))
-		}
+	var links store.Document
+	if replaces != nil {
+		links.Replaces = replaces.ICV
+	}
+	if links.Note, links.Returned, err = a.noteLinks(ctx, target, doc, links.Replaces); err != nil {
+		return nil, err
 	}
 	key := sale.IdempotencyKey
 	if d, err := a.st.GetByKey(ctx, key); err == nil {
@@ -68,9 +80,9 @@ func (a *Agent) Sale(ctx context.Context, body []byte, want invoice.DocType) (*a
 		return nil, fmt.Errorf("sale: %w", err)
 	}
 
-	d, existed, err := a.commit(ctx, key, doc)
+	d, existed, err := a.commit(ctx, key, doc, &links)
 	if err != nil {
-		return nil, err
+		return nil, returnLimitInput(err, nil)
 	}
 	if existed {
 		return a.replay(d, doc)
@@ -82,11 +94,13 @@ func (a *Agent) Sale(ctx context.Context, body []byte, want invoice.DocType) (*a
 	a.up.Kick()
 	out := apiDocument(d)
 	a.print(ctx, d, &out)
+	a.addLinks(ctx, &out)
 	return &out, nil
 }
 
-// commit runs steps 4 and 5 of Sale under the stamp's read lock.
-func (a *Agent) commit(ctx context.Context, key string, doc *invoice.Document) (*store.Document, bool, error) {
+// commit runs steps 4 and 5 of Sale under the stamp's read lock; links carries the
+// Note, Returned and Replaces the journal records with the document.
+func (a *Agent) commit(ctx context.Context, key string, doc *invoice.Document, links *store.Document) (*store.Document, bool, error) {
 	a.stampMu.RLock()
 	defer a.stampMu.RUnlock()
 	a.chainMu.Lock()
@@ -118,6 +132,7 @@ func (a *Agent) commit(ctx context.Context, key string, doc *invoice.Document) (
 			SellerVAT: a.seller.VATNumber, TaxExclusive: invoice.Amount(doc.Totals.TaxExclusive),
 			VATTotal: invoice.Amount(doc.Totals.Tax), TaxInclusive: invoice.Amount(doc.Totals.TaxInclusive),
 			BillingReference: doc.BillingReference, SupplyDate: doc.SupplyDate, FailurePeriod: failure,
+			Note: links.Note, Returned: links.Returned, Replaces: links.Replaces,
 		}, nil
 	})
 	if err != nil {
@@ -146,75 +161,6 @@ func (a *Agent) replay(d *store.Document, doc *invoice.Document) (*apitype.Docum
 }
 
 var defaultIRNRE = regexp.MustCompile(`^INV-([0-9]{6,19})$`)
-
-// resolveOriginal finds the invoice a note references: by UUID, by the invoice number
-// the agent assigns (INV-000042 → ICV 42), or by searching the newest ReturnLookback
-// documents for the POS's own invoice number.
-func (a *Agent) resolveOriginal(ctx context.Context, ref string) (*store.Document, error) {
-	const field = "notes_details.related_doc_reference"
-	ref = strings.TrimSpace(ref)
-	notFound := inputError(field, "BR-KSA-56", fmt.Sprintf("no invoice with number or UUID %q was issued by this terminal", ref))
-	var found *store.Document
-	switch {
-	case isUUID(ref):
-		d, err := a.st.Get(ctx, ref)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("sale: original invoice: %w", err)
-		}
-		found = d
-	case defaultIRNRE.MatchString(ref):
-		icv, _ := strconv.ParseUint(defaultIRNRE.FindStringSubmatch(ref)[1], 10, 64)
-		d, err := a.st.GetByICV(ctx, icv)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("sale: original invoice: %w", err)
-		}
-		if d != nil && d.IRN == ref {
-			found = d
-		}
-	}
-	if found == nil && !isUUID(ref) {
-		d, err := a.searchIRN(ctx, ref)
-		if err != nil {
-			return nil, err
-		}
-		found = d
-	}
-	if found == nil {
-		return nil, notFound
-	}
-	if found.Type != store.TypeInvoice {
-		return nil, inputError(field, "BR-KSA-56", fmt.Sprintf("%q is a %s, not an invoice: a note corrects an invoice", ref, typeName(invoice.DocType(found.Type))))
-	}
-	return found, nil
-}
-
-// searchIRN searches the newest documents for an invoice number.
-func (a *Agent) searchIRN(ctx context.Context, irn string) (*store.Document, error) {
-	head, err := a.st.Head(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sale: original invoice: %w", err)
-	}
-	const page = 200
-	seen := 0
-	for hi := head.ICV; hi > 0 && seen < a.cfg.ReturnLookback; {
-		lo := uint64(1)
-		if hi > page {
-			lo = hi - page + 1
-		}
-		docs, err := a.st.List(ctx, store.Range{From: lo, To: hi})
-		if err != nil {
-			return nil, fmt.Errorf("sale: original invoice: %w", err)
-		}
-		for i := len(docs) - 1; i >= 0; i-- {
-			if docs[i].IRN == irn && docs[i].Type == store.TypeInvoice {
-				return docs[i], nil
-			}
-		}
-		seen += len(docs)
-		hi = lo - 1
-	}
-	return nil, nil
-}
 
 func isUUID(s string) bool {
 	if len(s) != 36 {
@@ -271,6 +217,7 @@ func (a *Agent) print(ctx context.Context, d *store.Document, out *apitype.Docum
 		notices = append(notices, "صدرت بعد فترة تعطل، تاريخ التوريد "+d.SupplyDate,
 			"Issued after a system failure; supply date "+d.SupplyDate)
 	}
+	notices = append(notices, a.linkNotices(ctx, d)...)
 	notices = append(notices, a.up.UploadState().Notices...)
 	r, err := Receipt(d, ReceiptOptions{Copy: copyMark, Notices: notices, Footer: a.cfg.ReceiptFooter})
 	if err != nil {
@@ -301,10 +248,11 @@ func (a *Agent) print(ctx context.Context, d *store.Document, out *apitype.Docum
 	}
 }
 
-// Reprint prints a journaled document again. A document printed before is printed as a
-// COPY; one whose first print failed gets its original receipt.
+// Reprint prints a journaled document (by UUID or invoice number) again. A document
+// printed before is printed as a COPY; one whose first print failed gets its original
+// receipt.
 func (a *Agent) Reprint(ctx context.Context, uuid string) (*apitype.Document, error) {
-	d, err := a.st.Get(ctx, uuid)
+	d, err := a.findDocument(ctx, uuid)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("reprint %s: %w", uuid, ErrNotFound)
@@ -319,10 +267,14 @@ func (a *Agent) Reprint(ctx context.Context, uuid string) (*apitype.Document, er
 	return &out, nil
 }
 
-// Document returns a journaled document by UUID.
+// Document returns a journaled document by UUID or invoice number, with its links.
 func (a *Agent) Document(ctx context.Context, uuid string) (*apitype.Document, error) {
-	d, err := a.st.Get(ctx, uuid)
-	return lookup("document "+uuid, d, err)
+	d, err := a.findDocument(ctx, uuid)
+	out, err := lookup("document "+uuid, d, err)
+	if err == nil {
+		a.addLinks(ctx, out)
+	}
+	return out, err
 }
 
 // DocumentByICV returns a journaled document by its ICV.
@@ -337,9 +289,9 @@ func (a *Agent) DocumentByKey(ctx context.Context, key string) (*apitype.Documen
 	return lookup("document key "+strconv.Quote(key), d, err)
 }
 
-// DocumentXML returns the exact signed XML of a document.
+// DocumentXML returns the exact signed XML of a document (by UUID or invoice number).
 func (a *Agent) DocumentXML(ctx context.Context, uuid string) ([]byte, error) {
-	d, err := a.st.Get(ctx, uuid)
+	d, err := a.findDocument(ctx, uuid)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("document %s: %w", uuid, ErrNotFound)

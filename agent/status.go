@@ -210,8 +210,13 @@ func (a *Agent) DeadLetters(ctx context.Context) ([]apitype.DeadLetter, error) {
 	}
 	out := make([]apitype.DeadLetter, 0, len(dls))
 	for _, d := range dls {
+		x, err := a.deadLetterExtra(ctx, d)
+		if err != nil {
+			return nil, fmt.Errorf("dead letters: %w", err)
+		}
 		out = append(out, apitype.DeadLetter{ICV: d.ICV, UUID: d.UUID, IRN: d.IRN, IssuedAt: d.IssuedAt.In(ksa),
-			RejectedAt: d.RejectedAt.In(ksa), HTTPStatus: d.HTTPStatus, Errors: messages(d.Errors), Warnings: messages(d.Warnings)})
+			RejectedAt: d.RejectedAt.In(ksa), HTTPStatus: d.HTTPStatus, Errors: messages(d.Errors), Warnings: messages(d.Warnings),
+			DeadLetterExtra: x})
 	}
 	return out, nil
 }

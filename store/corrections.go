@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // Corrections is how the journal records what corrects what: the invoice a
@@ -19,7 +21,8 @@ type Corrections interface {
 	Links(ctx context.Context, icv uint64) (*Links, error)
 
 	// Returned returns every line returned against the invoice with this
-	// ICV, by all its credit notes, in ICV order.
+	// ICV, by all its credit notes except those replaced by a correction,
+	// in ICV order.
 	Returned(ctx context.Context, originalICV uint64) ([]ReturnedLine, error)
 
 	// Resend puts a rejected document back in the reporting queue, to be
@@ -143,6 +146,61 @@ func (d *Document) ValidateLinks() error {
 	}
 	if d.Replaces >= d.ICV && d.Replaces != 0 {
 		return invalid("Replaces", "ICV %d is not an earlier document", d.Replaces)
+	}
+	return nil
+}
+
+// CheckReturns checks that the lines next returns of invoice irn, added to
+// prev (every line returned by its earlier credit notes), stay within what
+// was sold, per line, in quantity and in amount. It returns a
+// *ReturnLimitError for the first line beyond.
+func CheckReturns(irn string, prev, next []ReturnedLine) error {
+	type sum struct{ qty, amount decimal.Decimal }
+	done := map[string]sum{}
+	add := func(r ReturnedLine) error {
+		q, err1 := decimal.NewFromString(r.Quantity)
+		a, err2 := decimal.NewFromString(r.Amount)
+		if err1 != nil || err2 != nil {
+			return invalid("Returned", "line %s: quantity %q or amount %q is not a decimal", r.Line, clip(r.Quantity), clip(r.Amount))
+		}
+		s := done[r.Line]
+		done[r.Line] = sum{s.qty.Add(q), s.amount.Add(a)}
+		return nil
+	}
+	for _, r := range prev {
+		if err := add(r); err != nil {
+			return err
+		}
+	}
+	for _, r := range next {
+		s := done[r.Line]
+		for _, c := range []struct {
+			what        string
+			had         decimal.Decimal
+			asked, sold string
+			money       bool
+		}{
+			{"quantity", s.qty, r.Quantity, r.SoldQuantity, false},
+			{"amount", s.amount, r.Amount, r.SoldAmount, true},
+		} {
+			asked, err1 := decimal.NewFromString(c.asked)
+			sold, err2 := decimal.NewFromString(c.sold)
+			if err1 != nil || err2 != nil {
+				return invalid("Returned", "line %s: %s %q or sold %q is not a decimal", r.Line, c.what, clip(c.asked), clip(c.sold))
+			}
+			if c.had.Add(asked).GreaterThan(sold) {
+				rem := decimal.Max(sold.Sub(c.had), decimal.Zero)
+				had, remaining := c.had.String(), rem.String()
+				if c.money {
+					had, remaining = c.had.StringFixed(2), rem.StringFixed(2)+" SAR"
+				}
+				return &ReturnLimitError{OriginalIRN: irn, Line: r.Line, Name: r.Name, What: c.what,
+					Sold: c.sold, Returned: had, Asked: c.asked, Remaining: remaining}
+			}
+		}
+		if err := add(r); err != nil {
+			return err
+		}
 	}
 	return nil
 }

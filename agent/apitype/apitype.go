@@ -70,6 +70,8 @@ const (
 	RouteStatus      = "GET /v1/status"
 	RouteStats       = "GET /v1/stats"
 	RouteDeadLetters = "GET /v1/deadletters"
+	RouteCorrectDL   = "POST /v1/deadletters/{uuid}/correct"
+	RouteResendDL    = "POST /v1/deadletters/{uuid}/resend"
 	RouteOnboard     = "POST /v1/onboard"
 	RouteRenew       = "POST /v1/renew"
 	RouteCashiers    = "GET /v1/cashiers"
@@ -280,6 +282,8 @@ type Document struct {
 	FirstPrintedAt *time.Time `json:"first_printed_at,omitempty"`
 	Copies         int        `json:"copies"`
 	Report         Report     `json:"report"`
+	// Links: what the document corrects or replaces, and what replaced it.
+	Links *DocumentLinks `json:"links,omitempty"`
 }
 
 // ---------------------------------------------------------------------------------
@@ -428,6 +432,67 @@ type DeadLetter struct {
 	HTTPStatus int       `json:"http_status"`
 	Errors     []Message `json:"errors,omitempty"`
 	Warnings   []Message `json:"warnings,omitempty"`
+	DeadLetterExtra
+}
+
+// Dead-letter actions.
+const (
+	ActionCorrect = "correct" // POST /v1/deadletters/{uuid}/correct with a corrected sale
+	ActionResend  = "resend"  // POST /v1/deadletters/{uuid}/resend: the same bytes again
+)
+
+// DeadLetterExtra is what GET /v1/deadletters adds to each rejected document.
+type DeadLetterExtra struct {
+	// ContentRejected: ZATCA rejected the document's content (a BR rule, the XSD, the
+	// hash, the QR or the signature): resending the same bytes cannot help.
+	ContentRejected bool `json:"content_rejected"`
+	// Actions available now; empty once replaced.
+	Actions    []string `json:"actions"`
+	ReplacedBy *DocRef  `json:"replaced_by,omitempty"`
+	Resends    int      `json:"resends,omitempty"`
+}
+
+// DocRef names a document of this terminal.
+type DocRef struct {
+	ICV  uint64 `json:"icv"`
+	UUID string `json:"uuid"`
+	IRN  string `json:"irn"`
+}
+
+// NoteReference is the invoice a note corrects.
+type NoteReference struct {
+	IRN string `json:"irn"`
+	// Foreign: issued by another terminal of the same seller; ICV and UUID are then
+	// absent and EGS and IssueDate are as the POS gave them.
+	Foreign   bool   `json:"foreign,omitempty"`
+	ICV       uint64 `json:"icv,omitempty"`
+	UUID      string `json:"uuid,omitempty"`
+	EGS       string `json:"egs,omitempty"`
+	IssueDate string `json:"issue_date,omitempty"`
+}
+
+// ReturnedLine is what a credit note returns of one line of its invoice.
+type ReturnedLine struct {
+	Line         string `json:"line"` // the invoice line's ID
+	Name         string `json:"name"`
+	Quantity     string `json:"quantity"`
+	Amount       string `json:"amount"` // tax-inclusive
+	SoldQuantity string `json:"sold_quantity"`
+	SoldAmount   string `json:"sold_amount"`
+}
+
+// DocumentLinks is what a document corrects or replaces, and what replaced it.
+type DocumentLinks struct {
+	Corrects   *NoteReference `json:"corrects,omitempty"`
+	Returned   []ReturnedLine `json:"returned,omitempty"`
+	Replaces   *DocRef        `json:"replaces,omitempty"`    // the rejected document this one replaces
+	ReplacedBy *DocRef        `json:"replaced_by,omitempty"` // the correction of this rejected document
+	Resends    int            `json:"resends,omitempty"`     // times resent after a rejection
+}
+
+// ResendRequest is the body of POST /v1/deadletters/{uuid}/resend.
+type ResendRequest struct {
+	Reason string `json:"reason"` // why the same bytes should pass now (audited), required
 }
 
 // DeadLetterList is the answer of GET /v1/deadletters.

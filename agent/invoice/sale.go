@@ -43,6 +43,8 @@ type SaleParty struct {
 type SaleNotes struct {
 	RelatedDocReference string // related_doc_reference: the original invoice number(s)
 	ReasonText          string // reason_text: why the note is issued (KSA-10)
+	RelatedDocIssueDate string // related_doc_issue_date: YYYY-MM-DD of the original, optional
+	RelatedDocEGS       string // related_doc_egs: the EGS (terminal) that issued the original, optional
 }
 
 // SaleLine is one of lineitems.
@@ -100,10 +102,12 @@ func DecodeSale(data []byte) (*Sale, error) {
 	}
 	if n := root.get("notes_details"); present(n) {
 		const path = "notes_details"
-		if w.object(n, path, "related_doc_reference", "reason_text") {
+		if w.object(n, path, "related_doc_reference", "reason_text", "related_doc_issue_date", "related_doc_egs") {
 			notes := &SaleNotes{}
 			notes.RelatedDocReference, _ = w.text(n, path, "related_doc_reference")
 			notes.ReasonText, _ = w.text(n, path, "reason_text")
+			notes.RelatedDocIssueDate, _ = w.text(n, path, "related_doc_issue_date")
+			notes.RelatedDocEGS, _ = w.text(n, path, "related_doc_egs")
 			s.Notes = notes
 		}
 	}

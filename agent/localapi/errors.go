@@ -70,7 +70,7 @@ func errorFor(err error, sale bool) *apiError {
 	case errors.Is(err, agent.ErrNotFound), errors.Is(err, ErrNoCashier):
 		return newError(http.StatusNotFound, apitype.CodeNotFound, err.Error())
 	case errors.Is(err, agent.ErrBusy), errors.Is(err, agent.ErrAlreadyOnboarded), errors.Is(err, agent.ErrNotOnboarded),
-		errors.Is(err, agent.ErrNoPrinter), errors.Is(err, ErrExists):
+		errors.Is(err, agent.ErrNoPrinter), errors.Is(err, ErrExists), errors.Is(err, store.ErrNotDeadLetter):
 		return newError(http.StatusConflict, apitype.CodeConflict, err.Error())
 	case errors.Is(err, agent.ErrExportForbidden):
 		return newError(http.StatusForbidden, apitype.CodeForbidden, err.Error())

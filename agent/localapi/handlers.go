@@ -64,6 +64,8 @@ func (s *Server) routeTable() []route {
 		{pattern: apitype.RouteStatus, name: "status", role: apitype.RoleCashier, h: s.status},
 		{pattern: apitype.RouteStats, name: "stats", role: apitype.RoleCashier, audit: true, h: s.stats},
 		{pattern: apitype.RouteDeadLetters, name: "dead_letters", role: apitype.RoleSupervisor, audit: true, h: s.deadLetters},
+		{pattern: apitype.RouteCorrectDL, name: "dead_letter_correct", role: apitype.RoleSupervisor, audit: true, limit: apitype.MaxSaleBody, h: s.correctDeadLetter},
+		{pattern: apitype.RouteResendDL, name: "dead_letter_resend", role: apitype.RoleSupervisor, audit: true, limit: apitype.MaxRequestBody, h: s.resendDeadLetter},
 		{pattern: apitype.RouteOnboard, name: "onboard", role: apitype.RoleAdmin, audit: true, limit: apitype.MaxRequestBody, h: s.onboard(false)},
 		{pattern: apitype.RouteRenew, name: "renew", role: apitype.RoleAdmin, audit: true, limit: apitype.MaxRequestBody, h: s.onboard(true)},
 		{pattern: apitype.RouteCashiers, name: "cashiers", role: apitype.RoleAdmin, audit: true, h: s.listCashiers},

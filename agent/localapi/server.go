@@ -41,6 +41,8 @@ type Backend interface {
 	Status(ctx context.Context) apitype.Status
 	Stats(ctx context.Context, month string) (*apitype.Stats, error)
 	DeadLetters(ctx context.Context) ([]apitype.DeadLetter, error)
+	Correct(ctx context.Context, ref string, body []byte) (*apitype.Document, error)
+	Resend(ctx context.Context, ref, reason string) (*apitype.Document, error)
 	Onboard(ctx context.Context, otp string) (*apitype.OnboardResult, error)
 	Renew(ctx context.Context, otp string) (*apitype.OnboardResult, error)
 	Verify(ctx context.Context) (*apitype.VerifyResult, error)

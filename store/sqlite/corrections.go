@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/posagent/posagent/store"
 )
 
@@ -45,18 +43,6 @@ func insertLinks(ctx context.Context, tx *sql.Tx, doc *store.Document) error {
 			return err
 		}
 	}
-	if len(doc.Returned) > 0 {
-		if err := checkReturnLimits(ctx, tx, doc); err != nil {
-			return err
-		}
-		for _, r := range doc.Returned {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO returned_lines (icv, original_icv, line, name, quantity, amount,
-				sold_quantity, sold_amount) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, doc.ICV, doc.Note.ICV, r.Line, r.Name,
-				r.Quantity, r.Amount, r.SoldQuantity, r.SoldAmount); err != nil {
-				return err
-			}
-		}
-	}
 	if doc.Replaces != 0 {
 		var status string
 		var by sql.NullInt64
@@ -76,6 +62,18 @@ func insertLinks(ctx context.Context, tx *sql.Tx, doc *store.Document) error {
 			return err
 		}
 	}
+	if len(doc.Returned) > 0 {
+		if err := checkReturnLimits(ctx, tx, doc); err != nil {
+			return err
+		}
+		for _, r := range doc.Returned {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO returned_lines (icv, original_icv, line, name, quantity, amount,
+				sold_quantity, sold_amount) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, doc.ICV, doc.Note.ICV, r.Line, r.Name,
+				r.Quantity, r.Amount, r.SoldQuantity, r.SoldAmount); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -86,44 +84,12 @@ func checkReturnLimits(ctx context.Context, tx *sql.Tx, doc *store.Document) err
 	if err != nil {
 		return err
 	}
-	type sum struct{ qty, amount decimal.Decimal }
-	done := map[string]sum{}
-	for _, r := range prev {
-		s := done[r.Line]
-		s.qty = s.qty.Add(decimal.RequireFromString(r.Quantity))
-		s.amount = s.amount.Add(decimal.RequireFromString(r.Amount))
-		done[r.Line] = s
-	}
-	for _, r := range doc.Returned {
-		s := done[r.Line]
-		for _, c := range []struct {
-			what             string
-			asked, had, sold string
-		}{
-			{"quantity", r.Quantity, s.qty.String(), r.SoldQuantity},
-			{"amount", r.Amount, s.amount.StringFixed(2), r.SoldAmount},
-		} {
-			asked, had, sold := decimal.RequireFromString(c.asked), decimal.RequireFromString(c.had), decimal.RequireFromString(c.sold)
-			if had.Add(asked).GreaterThan(sold) {
-				rem := decimal.Max(sold.Sub(had), decimal.Zero)
-				remaining := rem.String()
-				if c.what == "amount" {
-					remaining = rem.StringFixed(2) + " SAR"
-				}
-				return &store.ReturnLimitError{OriginalIRN: doc.Note.IRN, Line: r.Line, Name: r.Name, What: c.what,
-					Sold: c.sold, Returned: c.had, Asked: c.asked, Remaining: remaining}
-			}
-		}
-		s.qty = s.qty.Add(decimal.RequireFromString(r.Quantity))
-		s.amount = s.amount.Add(decimal.RequireFromString(r.Amount))
-		done[r.Line] = s
-	}
-	return nil
+	return store.CheckReturns(doc.Note.IRN, prev, doc.Returned)
 }
 
 func returnedLines(ctx context.Context, q queryer, originalICV uint64) ([]store.ReturnedLine, error) {
 	rows, err := q.QueryContext(ctx, `SELECT icv, line, name, quantity, amount, sold_quantity, sold_amount
-		FROM returned_lines WHERE original_icv = ? ORDER BY icv, line`, originalICV)
+		FROM returned_lines WHERE original_icv = ? AND icv NOT IN (SELECT replaces_icv FROM replacements) ORDER BY icv, line`, originalICV)
 	if err != nil {
 		return nil, err
 	}
