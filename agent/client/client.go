@@ -252,12 +252,13 @@ func (c *Client) Debit(ctx context.Context, sale any) (*apitype.Document, error)
 	return c.document(ctx, http.MethodPost, "/v1/debits", sale)
 }
 
-// Reprint prints a document again (marked COPY when it was printed before).
+// Reprint prints a document (by UUID or invoice number) again (marked COPY when it
+// was printed before).
 func (c *Client) Reprint(ctx context.Context, uuid string) (*apitype.Document, error) {
 	return c.document(ctx, http.MethodPost, "/v1/documents/"+url.PathEscape(uuid)+"/reprint", nil)
 }
 
-// Document returns a document by UUID.
+// Document returns a document by UUID or invoice number.
 func (c *Client) Document(ctx context.Context, uuid string) (*apitype.Document, error) {
 	return c.document(ctx, http.MethodGet, "/v1/documents/"+url.PathEscape(uuid), nil)
 }
@@ -306,6 +307,18 @@ func (c *Client) Stats(ctx context.Context, month string) (*apitype.Stats, error
 func (c *Client) DeadLetters(ctx context.Context) ([]apitype.DeadLetter, error) {
 	var l apitype.DeadLetterList
 	return l.DeadLetters, c.do(ctx, http.MethodGet, "/v1/deadletters", nil, &l)
+}
+
+// CorrectDeadLetter issues a corrected sale as a new document replacing the rejected
+// document ref (UUID or invoice number) (supervisor).
+func (c *Client) CorrectDeadLetter(ctx context.Context, ref string, sale any) (*apitype.Document, error) {
+	return c.document(ctx, http.MethodPost, "/v1/deadletters/"+url.PathEscape(ref)+"/correct", sale)
+}
+
+// ResendDeadLetter sends the rejected document ref again as the same bytes; reason is
+// audited (supervisor).
+func (c *Client) ResendDeadLetter(ctx context.Context, ref, reason string) (*apitype.Document, error) {
+	return c.document(ctx, http.MethodPost, "/v1/deadletters/"+url.PathEscape(ref)+"/resend", apitype.ResendRequest{Reason: reason})
 }
 
 // Onboard registers the terminal with ZATCA using an OTP from the Fatoora portal (admin).

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -124,7 +123,7 @@ func runReprint(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError{"give the document UUID"}
+		return usageError{"give the document UUID or invoice number"}
 	}
 	cl, err := connect(c)
 	if err != nil {
@@ -161,7 +160,7 @@ func runDoc(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	case len(pos) == 0 && *icv == 0 && *key != "":
 		d, err = cl.DocumentByKey(ctx, *key)
 	default:
-		return usageError{"give a UUID, --icv or --key"}
+		return usageError{"give a UUID or invoice number, --icv or --key"}
 	}
 	if err != nil {
 		return explain(err)
@@ -269,34 +268,6 @@ func runStats(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	return tw.Flush()
 }
 
-func runDeadLetters(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	c, cl, err := connectCommand("deadletters", args, stderr)
-	if err != nil {
-		return err
-	}
-	dl, err := cl.DeadLetters(ctx)
-	if err != nil {
-		return explain(err)
-	}
-	if c.json {
-		return printJSON(stdout, apitype.DeadLetterList{DeadLetters: dl})
-	}
-	if len(dl) == 0 {
-		fmt.Fprintln(stdout, "no rejected documents")
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ICV\tIRN\tissued\trejected\tHTTP\terrors")
-	for _, d := range dl {
-		var codes []string
-		for _, m := range d.Errors {
-			codes = append(codes, m.Code+": "+m.Message)
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.ICV, d.IRN, d.IssuedAt.Format(time.RFC3339), d.RejectedAt.Format(time.RFC3339),
-			d.HTTPStatus, strings.Join(codes, "; "))
-	}
-	return tw.Flush()
-}
 
 func onboardCommand(name string, renewal bool) func(context.Context, []string, io.Reader, io.Writer, io.Writer) error {
 	return func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {

@@ -12,8 +12,9 @@
 //	posctl login --cashier ID [--pin PIN] [--new-pin PIN]   open a session (PIN from stdin if not given)
 //	posctl logout | pin --pin CUR --new-pin NEW
 //	posctl sale FILE | return FILE | debit FILE              issue a document from a sale JSON (- for stdin)
-//	posctl reprint UUID | doc UUID|--icv N|--key K [--xml|--out F]
+//	posctl reprint REF | doc REF|--icv N|--key K [--xml|--out F]     REF: UUID or invoice number
 //	posctl status | stats [--month YYYY-MM] | deadletters
+//	posctl deadletters correct REF FILE | deadletters resend REF --reason TEXT
 //	posctl onboard --otp OTP | renew --otp OTP
 //	posctl cashier add|list|pin | verify | export --dir D|--tar F
 package main
@@ -59,7 +60,7 @@ func commands() []command {
 		{"doc", "show a document (by UUID, --icv or --key), or its XML", runDoc},
 		{"status", "readiness, clock, key, CSID, printer, chain and reporting queue", runStatus},
 		{"stats", "reporting statistics per month", runStats},
-		{"deadletters", "documents ZATCA rejected, with its reasons (supervisor)", runDeadLetters},
+		{"deadletters", "documents ZATCA rejected, with reasons and actions; correct|resend (supervisor)", runDeadLetters},
 		{"onboard", "onboard this terminal with an OTP from the Fatoora portal (admin)", onboardCommand("onboard", false)},
 		{"renew", "renew the production CSID with a new key and an OTP (admin)", onboardCommand("renew", true)},
 		{"cashier", "cashier accounts: add, list, pin (admin)", runCashier},
