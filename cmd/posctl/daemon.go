@@ -268,7 +268,6 @@ func runStats(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	return tw.Flush()
 }
 
-
 func onboardCommand(name string, renewal bool) func(context.Context, []string, io.Reader, io.Writer, io.Writer) error {
 	return func(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		fs := newFlagSet(name, stderr)
