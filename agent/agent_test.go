@@ -203,11 +203,21 @@ func TestNotesReferenceIssuedInvoice(t *testing.T) {
 	}
 
 	note := saleFile(t, "09-credit-note.json") // references SME00010, unknown here
-	_, err = e.Agent.Sale(ctx, note, invoice.TypeCreditNote)
+	// Said to be this terminal's (related_doc_egs names it): refused.
+	own := strings.Replace(string(note), `"related_doc_reference": "SME00010"`,
+		`"related_doc_reference": "SME00010", "related_doc_egs": "`+e.Config.EGS.CommonName+`"`, 1)
+	_, err = e.Agent.Sale(ctx, []byte(own), invoice.TypeCreditNote)
 	var in *agent.InputError
-	if !errors.As(err, &in) || in.Fields[0].Field != "notes_details.related_doc_reference" {
-		t.Fatalf("note for an unknown invoice: %v", err)
+	if !errors.As(err, &in) || in.Fields[0].Field != "notes_details.related_doc_reference" || in.Fields[0].Rule != "BR-KSA-56" {
+		t.Fatalf("note for an unknown invoice of this terminal: %v", err)
 	}
+	// Otherwise an unknown number is another terminal's invoice: accepted, recorded as foreign.
+	foreign, err := e.Agent.Sale(ctx, note, invoice.TypeCreditNote)
+	if err != nil || foreign.Links == nil || foreign.Links.Corrects == nil || !foreign.Links.Corrects.Foreign || foreign.BillingReference != "SME00010" {
+		t.Fatalf("note for another terminal's invoice: %+v %v", foreign, err)
+	}
+	// The failure-period invoice sold meals, not pens.
+	note = []byte(strings.NewReplacer(`"قلم"`, `"وجبة"`, `"Pen"`, `"Meal"`, `"34.00"`, `"27.00"`).Replace(string(note)))
 	_, err = e.Agent.Sale(ctx, note, invoice.TypeInvoice)
 	if !errors.As(err, &in) || in.Fields[0].Field != "doc_type" {
 		t.Fatalf("note on the sales route: %v", err)

@@ -189,8 +189,8 @@ func TestRefusals(t *testing.T) {
 		if _, err := cashier.Cashiers(ctx); !client.IsForbidden(err) {
 			t.Fatalf("cashier listing cashiers: %v", err)
 		}
-		// A supervisor may issue the return.
-		if _, err := cashier.Sale(ctx, sale(t, "01-cash-single-line.json")); err != nil {
+		// A supervisor may issue the return (of a pen sold on INV-000001).
+		if _, err := cashier.Sale(ctx, sale(t, "02-mixed-categories.json")); err != nil {
 			t.Fatal(err)
 		}
 		sup := a.Cashier(t, admin, "s1", apitype.RoleSupervisor)
