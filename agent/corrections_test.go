@@ -74,7 +74,6 @@ func fullReturn() []retLine {
 	}
 }
 
-
 // TestCumulativeReturns: return sequences on one invoice (440.30 SAR, 3 pens at 39.10
 // each), each step accepted or refused with a 400 naming the line and what remains.
 // Per line, the quantity and amount returned by all credit notes together never exceed
