@@ -43,6 +43,11 @@ func contentRejected(errs []store.Message) bool {
 func (a *Agent) Correct(ctx context.Context, ref string, body []byte) (*apitype.Document, error) {
 	d, err := a.deadLetter(ctx, "correct", ref)
 	if err != nil {
+		// A retried correction (same key as the one that replaced it) gets the stored
+		// document, as any repeated idempotency key does.
+		if r := a.replayedCorrection(ctx, ref, body); r != nil {
+			return r, nil
+		}
 		return nil, err
 	}
 	out, err := a.sale(ctx, body, invoice.DocType(d.Type), d)
@@ -53,6 +58,40 @@ func (a *Agent) Correct(ctx context.Context, ref string, body []byte) (*apitype.
 		a.audit(ctx, "deadletter.corrected", out.ICV, map[string]any{"uuid": out.UUID, "replaces_icv": d.ICV, "replaces_uuid": d.UUID})
 	}
 	return out, nil
+}
+
+// replayedCorrection answers a correction whose idempotency key already issued the
+// document that replaced ref; nil otherwise.
+func (a *Agent) replayedCorrection(ctx context.Context, ref string, body []byte) *apitype.Document {
+	sale, err := invoice.DecodeSale(body)
+	if err != nil {
+		return nil
+	}
+	d, err := a.findDocument(ctx, ref)
+	if err != nil {
+		return nil
+	}
+	l, err := a.st.Links(ctx, d.ICV)
+	if err != nil || l.ReplacedBy == 0 {
+		return nil
+	}
+	fix, err := a.st.GetByKey(ctx, sale.IdempotencyKey)
+	if err != nil || fix.ICV != l.ReplacedBy {
+		return nil
+	}
+	if sale.DocType == "" {
+		sale.DocType = invoice.DocType(d.Type)
+	}
+	doc, err := invoice.Compute(sale, a.seller)
+	if err != nil {
+		return nil
+	}
+	out, err := a.replay(fix, doc)
+	if err != nil {
+		return nil
+	}
+	a.addLinks(ctx, out)
+	return out
 }
 
 // checkCorrection checks a corrected sale against the rejected document it replaces.
@@ -188,4 +227,23 @@ func (a *Agent) linkNotices(ctx context.Context, d *store.Document) []string {
 	}
 	irn := a.docRef(ctx, icv).IRN
 	return []string{"يحل محل المستند المرفوض " + irn, "Replaces rejected document " + irn}
+}
+
+// openDeadLetters counts the rejected documents not yet replaced by a correction
+// (rejected is the queue's count, the upper bound; on a read error it is returned).
+func (a *Agent) openDeadLetters(ctx context.Context, rejected int) int {
+	if rejected == 0 {
+		return 0
+	}
+	dls, err := a.st.DeadLetters(ctx)
+	if err != nil {
+		return rejected
+	}
+	open := 0
+	for _, d := range dls {
+		if l, err := a.st.Links(ctx, d.ICV); err != nil || l.ReplacedBy == 0 {
+			open++
+		}
+	}
+	return open
 }

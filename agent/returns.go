@@ -212,28 +212,27 @@ func soldLines(xml []byte) (map[string]*soldLine, error) {
 // credit note of an own invoice, the lines it returns, checked against what is left
 // to return (the journal checks again in its transaction). replaces is the rejected
 // document a correction replaces (0 for a sale): its lines are not counted.
-func (a *Agent) noteLinks(ctx context.Context, t *noteTarget, doc *invoice.Document, replaces uint64) (*store.NoteRef, []store.ReturnedLine, error) {
+// index maps each returned invoice line's ID to the first note line returning it, for
+// naming the field of a refusal.
+func (a *Agent) noteLinks(ctx context.Context, t *noteTarget, doc *invoice.Document, replaces uint64) (ref *store.NoteRef, out []store.ReturnedLine, index map[string]int, err error) {
 	if t == nil {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
-	ref := t.ref
+	r := t.ref
 	if t.orig == nil || doc.Type != invoice.TypeCreditNote {
-		return &ref, nil, nil
+		return &r, nil, nil, nil
 	}
 	sold, err := soldLines(t.orig.XML)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sale: original invoice %s: %w", t.orig.IRN, err)
+		return nil, nil, nil, fmt.Errorf("sale: original invoice %s: %w", t.orig.IRN, err)
 	}
-	var (
-		out   []store.ReturnedLine
-		index = map[string]int{} // line ID → first note line returning it
-		at    = map[string]int{} // line ID → position in out
-	)
+	index = map[string]int{}
+	at := map[string]int{} // line ID → position in out
 	for i := range doc.Lines {
 		l := &doc.Lines[i]
 		s := sold[lineKey(l.Name, l.Tax.ID, l.Tax.Percent)]
 		if s == nil {
-			return nil, nil, inputError(fmt.Sprintf("lineitems[%d]", i), apitype.RuleValue,
+			return nil, nil, nil, inputError(fmt.Sprintf("lineitems[%d]", i), apitype.RuleValue,
 				fmt.Sprintf("%q at %s %s%% was not sold on invoice %s (%s): a credit note returns items of its invoice",
 					l.Name, l.Tax.ID, l.Tax.Percent, t.orig.IRN, soldSummary(sold)))
 		}
@@ -249,7 +248,7 @@ func (a *Agent) noteLinks(ctx context.Context, t *noteTarget, doc *invoice.Docum
 	}
 	prev, err := a.st.Returned(ctx, t.orig.ICV)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sale: returns of %s: %w", t.orig.IRN, err)
+		return nil, nil, nil, fmt.Errorf("sale: returns of %s: %w", t.orig.IRN, err)
 	}
 	if replaces != 0 {
 		kept := prev[:0]
@@ -261,9 +260,9 @@ func (a *Agent) noteLinks(ctx context.Context, t *noteTarget, doc *invoice.Docum
 		prev = kept
 	}
 	if err := store.CheckReturns(t.orig.IRN, prev, out); err != nil {
-		return nil, nil, returnLimitInput(err, index)
+		return nil, nil, nil, returnLimitInput(err, index)
 	}
-	return &ref, out, nil
+	return &r, out, index, nil
 }
 
 func soldSummary(sold map[string]*soldLine) string {

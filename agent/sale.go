@@ -70,7 +70,8 @@ func (a *Agent) sale(ctx context.Context, body []byte, want invoice.DocType, rep
 	if replaces != nil {
 		links.Replaces = replaces.ICV
 	}
-	if links.Note, links.Returned, err = a.noteLinks(ctx, target, doc, links.Replaces); err != nil {
+	var lineIndex map[string]int
+	if links.Note, links.Returned, lineIndex, err = a.noteLinks(ctx, target, doc, links.Replaces); err != nil {
 		return nil, err
 	}
 	key := sale.IdempotencyKey
@@ -82,7 +83,7 @@ func (a *Agent) sale(ctx context.Context, body []byte, want invoice.DocType, rep
 
 	d, existed, err := a.commit(ctx, key, doc, &links)
 	if err != nil {
-		return nil, returnLimitInput(err, nil)
+		return nil, returnLimitInput(err, lineIndex)
 	}
 	if existed {
 		return a.replay(d, doc)

@@ -113,8 +113,8 @@ func (a *Agent) Status(ctx context.Context) apitype.Status {
 			s.Queue.OldestUnreported = &t
 			s.Queue.OldestUnreportedAgeSeconds = int64(qs.OldestUnreportedAge / time.Second)
 		}
-		if qs.Rejected > 0 {
-			s.Alarms = append(s.Alarms, fmt.Sprintf("%d document(s) rejected by ZATCA: see the dead letters and issue corrections", qs.Rejected))
+		if open := a.openDeadLetters(ctx, qs.Rejected); open > 0 {
+			s.Alarms = append(s.Alarms, fmt.Sprintf("%d document(s) rejected by ZATCA: see the dead letters and issue corrections", open))
 		}
 	}
 	s.Alarms = append(s.Alarms, up.Alarms...)

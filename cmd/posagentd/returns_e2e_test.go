@@ -88,6 +88,18 @@ func TestReturnAtAnotherTill(t *testing.T) {
 	}
 	validateXSD(t, xml)
 	waitStatus(t, supB, cn.UUID, "reported")
+	adminB := &client.Client{Socket: inB.socket()}
+	if _, err := adminB.Login(ctx, "admin", "271828"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := adminB.Export(ctx, apitype.ExportRequest{Dir: filepath.Join(inB.dir, "exports", "b")})
+	if err != nil || res.Documents != 1 {
+		t.Fatalf("export at B: %+v %v", res, err)
+	}
+	links, err := os.ReadFile(filepath.Join(inB.dir, "exports", "b", "links.csv"))
+	if want := "1,CRN-000001,corrects_foreign," + inv.IRN + ",," + cnA + "," + inv.IssuedAt.Format(time.DateOnly); err != nil || !strings.Contains(string(links), want) {
+		t.Fatalf("links.csv at B:\n%s\nwant a row %s (%v)", links, want, err)
+	}
 	acc, err := inA.sim.Server.Acceptances(ctx, "reporting")
 	if err != nil || acc[inv.UUID] != 1 || acc[cn.UUID] != 1 {
 		t.Fatalf("simulator acceptances %v %v", acc, err)
