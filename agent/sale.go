@@ -265,6 +265,7 @@ func (a *Agent) Reprint(ctx context.Context, uuid string) (*apitype.Document, er
 	}
 	out := apiDocument(d)
 	a.print(ctx, d, &out)
+	a.addLinks(ctx, &out)
 	return &out, nil
 }
 

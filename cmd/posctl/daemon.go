@@ -89,6 +89,7 @@ func printDocument(w io.Writer, asJSON bool, d *apitype.Document) error {
 	if d.BillingReference != "" {
 		row("original invoice", d.BillingReference)
 	}
+	printLinks(row, d.Links)
 	if d.FailurePeriod {
 		row("failure period", "yes, supply date "+d.SupplyDate)
 	}

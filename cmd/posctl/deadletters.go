@@ -16,13 +16,23 @@ import (
 // available; correct issues a corrected sale that replaces one, resend sends one
 // again as the same bytes.
 func runDeadLetters(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "correct":
-			return runCorrect(ctx, args[1:], stdin, stdout, stderr)
-		case "resend":
-			return runResend(ctx, args[1:], stdout, stderr)
+	// The action is the first positional argument; flags may come before it.
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") {
+			if !strings.Contains(a, "=") && (strings.TrimLeft(a, "-") == "socket" || strings.TrimLeft(a, "-") == "reason") {
+				i++ // the flag's value
+			}
+			continue
 		}
+		rest := append(append([]string{}, args[:i]...), args[i+1:]...)
+		switch a {
+		case "correct":
+			return runCorrect(ctx, rest, stdin, stdout, stderr)
+		case "resend":
+			return runResend(ctx, rest, stdout, stderr)
+		}
+		break
 	}
 	c, cl, err := connectCommand("deadletters", args, stderr)
 	if err != nil {
@@ -122,4 +132,33 @@ func runResend(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return explain(err)
 	}
 	return printDocument(stdout, c.json, d)
+}
+
+// printLinks adds the rows of what a document corrects or replaces.
+func printLinks(row func(k, v string), l *apitype.DocumentLinks) {
+	if l == nil {
+		return
+	}
+	if c := l.Corrects; c != nil && c.Foreign {
+		v := c.IRN + " of another terminal"
+		if c.EGS != "" {
+			v += " (" + c.EGS + ")"
+		}
+		if c.IssueDate != "" {
+			v += ", issued " + c.IssueDate
+		}
+		row("corrects", v)
+	}
+	for _, r := range l.Returned {
+		row("returns", fmt.Sprintf("line %s %s: %s of %s, %s of %s SAR", r.Line, r.Name, r.Quantity, r.SoldQuantity, r.Amount, r.SoldAmount))
+	}
+	if r := l.Replaces; r != nil {
+		row("replaces", fmt.Sprintf("rejected %s (ICV %d)", r.IRN, r.ICV))
+	}
+	if r := l.ReplacedBy; r != nil {
+		row("replaced by", fmt.Sprintf("%s (ICV %d)", r.IRN, r.ICV))
+	}
+	if l.Resends > 0 {
+		row("resent", fmt.Sprintf("%d time(s)", l.Resends))
+	}
 }
