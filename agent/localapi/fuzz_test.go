@@ -26,6 +26,8 @@ var fuzzRoutes = []struct{ method, path string }{
 	{"POST", "/v1/cashiers"},
 	{"PUT", "/v1/cashiers/c1/pin"},
 	{"POST", "/v1/documents/0b74525d-8deb-41e9-af1c-ea1b1e2d4a52/reprint"},
+	{"POST", "/v1/deadletters/0b74525d-8deb-41e9-af1c-ea1b1e2d4a52/correct"},
+	{"POST", "/v1/deadletters/INV-000001/resend"},
 	{"POST", "/v1/verify"},
 }
 
