@@ -309,6 +309,13 @@ func TestDeadLetterCorrected(t *testing.T) {
 	if !bytes.Contains(pages[len(pages)-1].Data, []byte("Replaces rejected document "+bad.IRN)) {
 		t.Error("the correction's receipt does not say which rejected document it replaces")
 	}
+	if _, err := sup.Reprint(ctx, fix.IRN); err != nil {
+		t.Fatal(err)
+	}
+	pages = e.Printer.WaitPages(t, len(pages)+1, 30*time.Second)
+	if !bytes.Contains(pages[len(pages)-1].Data, []byte("Replaces rejected document "+bad.IRN)) {
+		t.Error("the correction's reprint does not say which rejected document it replaces")
+	}
 	if d := e.WaitReported(t, fix.UUID, 30*time.Second); d.Report.Status != store.OutcomeReported {
 		t.Fatalf("the correction is %s", d.Report.Status)
 	}

@@ -215,17 +215,13 @@ func (a *Agent) addLinks(ctx context.Context, out *apitype.Document) {
 	out.Links = dl
 }
 
-// linkNotices are the receipt lines of a document that replaces a rejected one.
+// linkNotices are the receipt lines of a document that replaces a rejected one
+// (d.Replaces: set by Append for a new document, by Reprint from the journal's links).
 func (a *Agent) linkNotices(ctx context.Context, d *store.Document) []string {
-	icv := d.Replaces
-	if icv == 0 {
-		l, err := a.st.Links(ctx, d.ICV)
-		if err != nil || l.Replaces == 0 {
-			return nil
-		}
-		icv = l.Replaces
+	if d.Replaces == 0 {
+		return nil
 	}
-	irn := a.docRef(ctx, icv).IRN
+	irn := a.docRef(ctx, d.Replaces).IRN
 	return []string{"يحل محل المستند المرفوض " + irn, "Replaces rejected document " + irn}
 }
 

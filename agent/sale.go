@@ -95,7 +95,9 @@ func (a *Agent) sale(ctx context.Context, body []byte, want invoice.DocType, rep
 	a.up.Kick()
 	out := apiDocument(d)
 	a.print(ctx, d, &out)
-	a.addLinks(ctx, &out)
+	if d.Note != nil || d.Replaces != 0 {
+		a.addLinks(ctx, &out)
+	}
 	return &out, nil
 }
 
@@ -262,6 +264,9 @@ func (a *Agent) Reprint(ctx context.Context, uuid string) (*apitype.Document, er
 	}
 	if a.prn == nil {
 		return nil, fmt.Errorf("reprint %s: %w", uuid, ErrNoPrinter)
+	}
+	if l, err := a.st.Links(ctx, d.ICV); err == nil {
+		d.Replaces = l.Replaces // for the receipt's notice
 	}
 	out := apiDocument(d)
 	a.print(ctx, d, &out)
