@@ -345,6 +345,11 @@ func TestDeadLetterCorrected(t *testing.T) {
 	if _, err := sup.CorrectDeadLetter(ctx, fix.UUID, withKey(t, saleFile(t, "01-cash-single-line.json"), "dl-1-fix3")); !client.HasCode(err, apitype.CodeConflict) {
 		t.Fatalf("correction of a reported document: %v", err)
 	}
+	// Returns refer to the replacement, not to the replaced invoice.
+	if _, err := sup.Return(ctx, returnBody("dl-ret-1", bad.IRN, retLine{nameAr: "كتاب", nameEn: "Book", qty: "1", excl: "100.00", pct: "0.15", cat: "S"})); !client.HasCode(err, apitype.CodeInvalidSale) ||
+		!strings.Contains(err.Error(), "replaced by "+fix.IRN) {
+		t.Fatalf("return of the replaced invoice: %v", err)
+	}
 	v, err := admin.Verify(ctx)
 	if err != nil || !v.OK {
 		t.Fatalf("verify: %+v %v", v, err)

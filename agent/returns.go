@@ -75,6 +75,12 @@ func (a *Agent) resolveNote(ctx context.Context, n *invoice.SaleNotes) (*noteTar
 	if orig.Type != store.TypeInvoice {
 		return nil, inputError(fieldRelatedRef, "BR-KSA-56", fmt.Sprintf("%q is a %s, not an invoice: a note corrects an invoice", ref, typeName(invoice.DocType(orig.Type))))
 	}
+	if l, err := a.st.Links(ctx, orig.ICV); err != nil {
+		return nil, fmt.Errorf("sale: original invoice: %w", err)
+	} else if l.ReplacedBy != 0 {
+		by := a.docRef(ctx, l.ReplacedBy)
+		return nil, inputError(fieldRelatedRef, "BR-KSA-56", fmt.Sprintf("invoice %s was rejected by ZATCA and replaced by %s: a note refers to %s", orig.IRN, by.IRN, by.IRN))
+	}
 	if day := orig.IssuedAt.In(ksa).Format(time.DateOnly); date != "" && date != day {
 		return nil, inputError(fieldRelatedDate, apitype.RuleValue, fmt.Sprintf("invoice %s of this terminal was issued on %s, not %s (for another terminal's invoice, give related_doc_egs)",
 			orig.IRN, day, date))
