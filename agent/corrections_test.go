@@ -92,6 +92,8 @@ func TestCumulativeReturns(t *testing.T) {
 		rule  string // of a refusal
 		field string // of a refusal
 		says  string // in a refusal's message
+		// replay: the previous step's request again (same key): its stored note.
+		replay bool
 	}
 	refused := func(field, says string, lines ...retLine) step {
 		return step{lines: lines, rule: apitype.RuleLimit, field: field, says: says}
@@ -103,6 +105,7 @@ func TestCumulativeReturns(t *testing.T) {
 	}{
 		{"full return, then nothing is left", []step{
 			accepted(fullReturn()...),
+			{lines: fullReturn(), ok: true, replay: true}, // the same request again: the stored note
 			refused("lineitems[0]", "quantity 1 more than was sold: sold 3, already returned 3, 0 remains", pen("1")),
 		}},
 		{"partial returns up to the quantity sold", []step{
@@ -147,13 +150,22 @@ func TestCumulativeReturns(t *testing.T) {
 			if d, err := cashier.Reprint(ctx, inv.IRN); err != nil || d.UUID != inv.UUID || !d.Copy {
 				t.Fatalf("reprint by invoice number %s: %+v %v", inv.IRN, d, err)
 			}
+			var last *apitype.Document
 			for i, s := range c.steps {
 				head, _ := api.Env.Store.Head(ctx)
-				d, err := sup.Return(ctx, returnBody(fmt.Sprintf("cum-%d-%d", n, i), inv.IRN, s.lines...))
+				key := fmt.Sprintf("cum-%d-%d", n, i)
+				if s.replay {
+					key = last.IdempotencyKey
+				}
+				d, err := sup.Return(ctx, returnBody(key, inv.IRN, s.lines...))
 				if s.ok {
 					if err != nil {
 						t.Fatalf("step %d: refused: %v", i, err)
 					}
+					if s.replay && (!d.Replayed || d.UUID != last.UUID) {
+						t.Fatalf("step %d: a repeated request is not answered with the stored note: %+v", i, d)
+					}
+					last = d
 					if d.Links == nil || d.Links.Corrects == nil || d.Links.Corrects.ICV != inv.ICV || d.Links.Corrects.Foreign || len(d.Links.Returned) == 0 {
 						t.Fatalf("step %d: links %+v", i, d.Links)
 					}

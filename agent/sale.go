@@ -66,6 +66,16 @@ func (a *Agent) sale(ctx context.Context, body []byte, want invoice.DocType, rep
 	if err != nil {
 		return nil, err
 	}
+	key := sale.IdempotencyKey
+	if d, err := a.st.GetByKey(ctx, key); err == nil {
+		out, err := a.replay(d, doc)
+		if err == nil {
+			a.addLinks(ctx, out)
+		}
+		return out, err
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("sale: %w", err)
+	}
 	var links store.Document
 	if replaces != nil {
 		links.Replaces = replaces.ICV
@@ -73,12 +83,6 @@ func (a *Agent) sale(ctx context.Context, body []byte, want invoice.DocType, rep
 	var lineIndex map[string]int
 	if links.Note, links.Returned, lineIndex, err = a.noteLinks(ctx, target, doc, links.Replaces); err != nil {
 		return nil, err
-	}
-	key := sale.IdempotencyKey
-	if d, err := a.st.GetByKey(ctx, key); err == nil {
-		return a.replay(d, doc)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("sale: %w", err)
 	}
 
 	d, existed, err := a.commit(ctx, key, doc, &links)
