@@ -430,6 +430,9 @@ func TestDeadLetterResent(t *testing.T) {
 	if dls, err := sup.DeadLetters(ctx); err != nil || len(dls) != 0 {
 		t.Fatalf("dead letters after the resend: %+v %v", dls, err)
 	}
+	if v, err := admin.Verify(ctx); err != nil || !v.OK {
+		t.Fatalf("verify after the resend: %+v %v", v, err)
+	}
 }
 
 func readCSV(t *testing.T, path string) [][]string {
