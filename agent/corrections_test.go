@@ -448,3 +448,33 @@ func readCSV(t *testing.T, path string) [][]string {
 	}
 	return rows
 }
+
+// TestDeadLetterContentRejected: a document ZATCA rejected for its content (a BR rule)
+// can only be corrected: resending the same bytes is refused with the rule IDs.
+func TestDeadLetterContentRejected(t *testing.T) {
+	api := agenttest.StartAPI(t, agenttest.APIOptions{Env: agenttest.Options{Uploader: &agenttest.KickCounter{}}})
+	e := api.Env
+	e.Onboard(t)
+	ctx := context.Background()
+	admin := api.Admin(t)
+	sup := api.Cashier(t, admin, "s1", apitype.RoleSupervisor)
+	d, err := sup.Sale(ctx, withKey(t, saleFile(t, "01-cash-single-line.json"), "cr-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Store.RecordAttempt(ctx, d.UUID, store.Attempt{At: time.Now(), HTTPStatus: 400, Outcome: store.OutcomeRejected,
+		Errors: []store.Message{{Type: "ERROR", Code: "BR-KSA-37", Category: "KSA", Message: "The seller address building number must contain 4 digits."}}}); err != nil {
+		t.Fatal(err)
+	}
+	dls, err := sup.DeadLetters(ctx)
+	if err != nil || len(dls) != 1 || !dls[0].ContentRejected || strings.Join(dls[0].Actions, ",") != "correct" || dls[0].Errors[0].Code != "BR-KSA-37" {
+		t.Fatalf("dead letters: %+v %v", dls, err)
+	}
+	_, err = sup.ResendDeadLetter(ctx, d.IRN, "try again")
+	if !client.HasCode(err, apitype.CodeConflict) || !strings.Contains(err.Error(), "BR-KSA-37") || !strings.Contains(err.Error(), "/correct") {
+		t.Fatalf("resend of a content rejection: %v", err)
+	}
+	if got, _ := e.Store.Get(ctx, d.UUID); got.Report.Status != store.OutcomeRejected {
+		t.Fatalf("the refused resend changed the status to %s", got.Report.Status)
+	}
+}
