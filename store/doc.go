@@ -1,7 +1,9 @@
 // Package store owns the contracts of posagent's fiscal journal: the one
 // chain of issued documents (Journal), the reporting queue the uploader
-// drains (Outbox), the hash-chained audit log (Audit), the integrity check
-// (Verifier) and the archive export with ZATCA file names (Export).
+// drains (Outbox), the hash-chained audit log (Audit), what corrects what
+// (Corrections: note references, returned lines, replacements of rejected
+// documents, resends), the integrity check (Verifier) and the archive
+// export with ZATCA file names (Export).
 //
 // The rules it encodes are ZATCA's (SPEC §4 and §8): one sequence per
 // terminal, ICV contiguous from 1, each document's PIH the previous

@@ -242,12 +242,14 @@ func (c *Client) Sale(ctx context.Context, sale any) (*apitype.Document, error) 
 	return c.document(ctx, http.MethodPost, "/v1/sales", sale)
 }
 
-// Return issues a credit note (381) for an invoice of this terminal (supervisor).
+// Return issues a credit note (381) for an invoice of this or another terminal of the
+// same seller (supervisor).
 func (c *Client) Return(ctx context.Context, sale any) (*apitype.Document, error) {
 	return c.document(ctx, http.MethodPost, "/v1/returns", sale)
 }
 
-// Debit issues a debit note (383) for an invoice of this terminal.
+// Debit issues a debit note (383) for an invoice of this or another terminal of the
+// same seller.
 func (c *Client) Debit(ctx context.Context, sale any) (*apitype.Document, error) {
 	return c.document(ctx, http.MethodPost, "/v1/debits", sale)
 }

@@ -1,6 +1,6 @@
 // Package sqlite is posagent's journal on SQLite (github.com/mattn/go-sqlite3):
-// it implements store.Journal, store.Outbox, store.Audit and
-// store.Verifier in one file.
+// it implements store.Journal, store.Outbox, store.Audit, store.Corrections
+// and store.Verifier in one file.
 //
 // Durability: WAL with synchronous=FULL, so a commit is on disk (fsync)
 // before Append returns; one write connection serialises writers (every
