@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/posagent/posagent/agent/apitype"
@@ -49,39 +48,41 @@ func runDeadLetters(ctx context.Context, args []string, stdin io.Reader, stdout,
 		fmt.Fprintln(stdout, "no rejected documents")
 		return nil
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	for _, d := range dl {
-		fmt.Fprintf(tw, "ICV %d\t%s\tuuid %s\n", d.ICV, d.IRN, d.UUID)
-		fmt.Fprintf(tw, "  issued\t%s\trejected %s (HTTP %d)\n", d.IssuedAt.Format(time.RFC3339), d.RejectedAt.Format(time.RFC3339), d.HTTPStatus)
+	row := func(label, format string, a ...any) {
+		fmt.Fprintf(stdout, "  %-11s %s\n", label, fmt.Sprintf(format, a...))
+	}
+	for i, d := range dl {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "ICV %d  %s  uuid %s\n", d.ICV, d.IRN, d.UUID)
+		row("issued", "%s, rejected %s (HTTP %d)", d.IssuedAt.Format(time.RFC3339), d.RejectedAt.Format(time.RFC3339), d.HTTPStatus)
 		for _, m := range d.Errors {
-			fmt.Fprintf(tw, "  error\t%s\t%s\n", m.Code, m.Message)
+			row("error", "%s: %s", m.Code, m.Message)
 		}
 		for _, m := range d.Warnings {
-			fmt.Fprintf(tw, "  warning\t%s\t%s\n", m.Code, m.Message)
+			row("warning", "%s: %s", m.Code, m.Message)
 		}
 		if d.Resends > 0 {
-			fmt.Fprintf(tw, "  resent\t%d time(s)\t\n", d.Resends)
+			row("resent", "%d time(s)", d.Resends)
 		}
-		switch {
-		case d.ReplacedBy != nil:
-			fmt.Fprintf(tw, "  replaced by\t%s\tICV %d, uuid %s\n", d.ReplacedBy.IRN, d.ReplacedBy.ICV, d.ReplacedBy.UUID)
-		default:
-			var acts []string
-			for _, a := range d.Actions {
-				switch a {
-				case apitype.ActionCorrect:
-					acts = append(acts, "posctl deadletters correct "+d.IRN+" FILE (a corrected sale; issues a new document)")
-				case apitype.ActionResend:
-					acts = append(acts, "posctl deadletters resend "+d.IRN+" --reason TEXT (the same bytes, when the cause was not the content)")
-				}
+		if d.ReplacedBy != nil {
+			row("replaced by", "%s (ICV %d, uuid %s)", d.ReplacedBy.IRN, d.ReplacedBy.ICV, d.ReplacedBy.UUID)
+			continue
+		}
+		if d.ContentRejected {
+			row("cause", "ZATCA rejected the content: correct it (resending the same bytes cannot help)")
+		}
+		for _, a := range d.Actions {
+			switch a {
+			case apitype.ActionCorrect:
+				row("action", "posctl deadletters correct %s FILE   (a corrected sale; issues a new document)", d.IRN)
+			case apitype.ActionResend:
+				row("action", "posctl deadletters resend %s --reason TEXT   (the same bytes, when the cause was not the content)", d.IRN)
 			}
-			if d.ContentRejected {
-				acts = append(acts, "(ZATCA rejected the content: resending the same bytes cannot help)")
-			}
-			fmt.Fprintf(tw, "  actions\t%s\t\n", strings.Join(acts, "\n  \t"))
 		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 func runCorrect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
