@@ -239,7 +239,7 @@ func (a *Agent) noteLinks(ctx context.Context, t *noteTarget, doc *invoice.Docum
 		s := sold[lineKey(l.Name, l.Tax.ID, l.Tax.Percent)]
 		if s == nil {
 			return nil, nil, nil, inputError(fmt.Sprintf("lineitems[%d]", i), apitype.RuleValue,
-				fmt.Sprintf("%q at %s %s%% was not sold on invoice %s (%s): a credit note returns items of its invoice",
+				fmt.Sprintf("%q at %s %s%% was not sold on invoice %s of this terminal (%s): a credit note returns items of its invoice; for another terminal's invoice give related_doc_egs",
 					l.Name, l.Tax.ID, l.Tax.Percent, t.orig.IRN, soldSummary(sold)))
 		}
 		if j, ok := at[s.id]; ok {
