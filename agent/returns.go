@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -272,8 +273,17 @@ func (a *Agent) noteLinks(ctx context.Context, t *noteTarget, doc *invoice.Docum
 }
 
 func soldSummary(sold map[string]*soldLine) string {
-	var parts []string
+	lines := make([]*soldLine, 0, len(sold))
 	for _, s := range sold {
+		lines = append(lines, s)
+	}
+	sort.Slice(lines, func(i, j int) bool {
+		a, _ := strconv.Atoi(lines[i].id)
+		b, _ := strconv.Atoi(lines[j].id)
+		return a < b || a == b && lines[i].id < lines[j].id
+	})
+	var parts []string
+	for _, s := range lines {
 		parts = append(parts, fmt.Sprintf("line %s %q", s.id, s.name))
 	}
 	if len(parts) > 5 {
