@@ -126,6 +126,10 @@ func TestCumulativeReturns(t *testing.T) {
 			accepted(penAt("3", "0.01")),
 			refused("lineitems[0]", "0 remains", penAt("1", "0.01")),
 		}},
+		{"fractions add up exactly", []step{
+			accepted(penAt("0.5", "39.10")), accepted(penAt("2.5", "39.10")),
+			refused("lineitems[0]", "quantity 0.0000000001 more than was sold: sold 3, already returned 3, 0 remains", penAt("0.0000000001", "100")),
+		}},
 		{"two lines of one item add up", []step{
 			refused("lineitems[0]", "quantity 4 more than was sold", pen("2"), pen("2")),
 			accepted(pen("2"), pen("1")),

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -105,6 +106,10 @@ func (e *CorrectionError) Is(target error) bool { return target == ErrNotDeadLet
 // Actions of the corrections in the audit log.
 const ActionResent = "journal.resent"
 
+// quantityRE is a quantity as the XML writes it (up to 10 decimals, and the
+// sum of many lines).
+var quantityRE = regexp.MustCompile(`^[0-9]{1,20}(\.[0-9]{1,10})?$`)
+
 // ValidateLinks checks the link fields (Note, Returned, Replaces) of d.
 func (d *Document) ValidateLinks() error {
 	if n := d.Note; n != nil {
@@ -137,10 +142,14 @@ func (d *Document) ValidateLinks() error {
 		if err := checkText(f+".Name", r.Name, 1000, false); err != nil {
 			return err
 		}
-		for _, a := range []struct{ field, v string }{{".Quantity", r.Quantity}, {".Amount", r.Amount},
-			{".SoldQuantity", r.SoldQuantity}, {".SoldAmount", r.SoldAmount}} {
+		for _, a := range []struct{ field, v string }{{".Amount", r.Amount}, {".SoldAmount", r.SoldAmount}} {
 			if err := checkAmount(f+a.field, a.v); err != nil {
 				return err
+			}
+		}
+		for _, q := range []struct{ field, v string }{{".Quantity", r.Quantity}, {".SoldQuantity", r.SoldQuantity}} {
+			if !quantityRE.MatchString(q.v) {
+				return invalid(f+q.field, "must be a positive decimal like 1.5, got %q", clip(q.v))
 			}
 		}
 	}
